@@ -7,7 +7,9 @@ import (
 	"testing"
 )
 
-func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol*math.Max(1, math.Max(math.Abs(a), math.Abs(b))) }
+func near(a, b, tol float64) bool {
+	return math.Abs(a-b) <= tol*math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
+}
 
 func mustSchedule(t *testing.T, kind BetaSchedule, T int) *Schedule {
 	t.Helper()
