@@ -366,6 +366,11 @@ type PMean struct {
 func (d *Diffusion) PMeanVariance(out, xt, t *Node, clipX0 bool) PMean {
 	checkXT("ddpm.PMeanVariance", xt, t)
 	pred, varValues := d.SplitOutput(out, xt)
+	return d.pMeanVarianceSplit(pred, varValues, xt, t, clipX0)
+}
+
+// pMeanVarianceSplit is PMeanVariance on an output already split by SplitOutput.
+func (d *Diffusion) pMeanVarianceSplit(pred, varValues, xt, t *Node, clipX0 bool) PMean {
 	s := d.Schedule
 	var logVar *Node
 	switch d.Variance {

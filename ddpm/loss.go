@@ -41,12 +41,12 @@ func (d *Diffusion) TrainingLosses(ctx *context.Context, denoiser Denoiser, x0, 
 		l.MSE = meanFlat(Square(Sub(d.Target(x0, xt, t, noise), pred)))
 	}
 	if d.Loss == VLB || d.Loss == Hybrid {
-		boundOut := out
+		boundPred := pred
 		if d.Loss == Hybrid {
 			// The bound must not pull on the mean: only the variance learns from it.
-			boundOut = Concatenate([]*Node{StopGradient(pred), varValues}, -1)
+			boundPred = StopGradient(pred)
 		}
-		l.VB = d.VLBTerm(d.PMeanVariance(boundOut, xt, t, false), x0, xt, t)
+		l.VB = d.VLBTerm(d.pMeanVarianceSplit(boundPred, varValues, xt, t, false), x0, xt, t)
 	}
 	switch d.Loss {
 	case Simple:
