@@ -6,7 +6,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // Graph code reads as math.
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
@@ -445,4 +447,49 @@ func (d *Diffusion) ModelTimesteps(t *Node) *Node {
 func (d *Diffusion) Model(ctx *context.Context, denoiser Denoiser, xt, t *Node) *Node {
 	checkXT("ddpm.Diffusion.Model", xt, t)
 	return denoiser(ctx, xt, d.ModelTimesteps(t))
+}
+
+// ForwardNoising draws x_t ~ q(x_t | x_0) for every image and every one of
+// the given timesteps, on the backend, with noise from the seed. images is
+// flat [B, H, W, C] (shape gives the dimensions); the result is flat
+// [B, len(ts), H, W, C]: for each image, its noised copies in the order of ts.
+func ForwardNoising(backend backends.Backend, d *Diffusion, images []float32, shape []int, ts []int, seed int64) ([]float32, error) {
+	if len(shape) < 2 {
+		return nil, fmt.Errorf("forward noising: shape %v must be [B, ...]", shape)
+	}
+	size := 1
+	for _, n := range shape {
+		size *= n
+	}
+	if size != len(images) || size == 0 {
+		return nil, fmt.Errorf("forward noising: %d values do not fill shape %v", len(images), shape)
+	}
+	B, K := shape[0], len(ts)
+	tt := make([]int32, 0, B*K)
+	for range B {
+		for _, t := range ts {
+			if t < 0 || t >= d.Schedule.T {
+				return nil, fmt.Errorf("forward noising: timestep %d is outside [0, %d)", t, d.Schedule.T)
+			}
+			tt = append(tt, int32(t))
+		}
+	}
+	rng, err := RNGStateFromSeed(seed)
+	if err != nil {
+		return nil, err
+	}
+	x := tensors.FromFlatDataAndDimensions(images, shape...)
+	out, err := execOnce(backend, func(x, t, rng *Node) *Node {
+		// Repeat each image K times: [B, ...] -> [B, K, ...] -> [B*K, ...].
+		dims := append([]int{B * K}, shape[1:]...)
+		rep := Reshape(BroadcastToDims(ExpandAxes(x, 1), append([]int{B, K}, shape[1:]...)...), dims...)
+		_, noise := RandomNormal(rng, rep.Shape())
+		return d.QSample(rep, t, noise)
+	}, x, tt, rng)
+	if err != nil {
+		return nil, fmt.Errorf("forward noising: %w", err)
+	}
+	var res []float32
+	out[0].ConstFlatData(func(flat any) { res = append(res, flat.([]float32)...) })
+	return res, nil
 }

@@ -1,0 +1,167 @@
+// Package kernel holds the notebook side of the project: display helpers
+// that turn tensors and series into PNG images (for gonbui, HTML reports and
+// the figures folder). The ddpm packages never import it.
+package kernel
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// Grid lays out n images of h x w x c (values in [-1, 1], flat row-major
+// [n, h, w, c]) in a grid with cols columns, each image scaled up by zoom and
+// separated by a 2-pixel white border. Values outside [-1, 1] are clipped.
+// c must be 1 (grey) or 3 (RGB).
+func Grid(pixels []float32, n, h, w, c, cols, zoom int) (*image.RGBA, error) {
+	if n < 1 || h < 1 || w < 1 || cols < 1 || zoom < 1 {
+		return nil, fmt.Errorf("image grid: need positive sizes, got n=%d h=%d w=%d cols=%d zoom=%d", n, h, w, cols, zoom)
+	}
+	if c != 1 && c != 3 {
+		return nil, fmt.Errorf("image grid: %d channels, want 1 or 3", c)
+	}
+	if len(pixels) != n*h*w*c {
+		return nil, fmt.Errorf("image grid: %d values for %d images of %dx%dx%d", len(pixels), n, h, w, c)
+	}
+	const border = 2
+	if cols > n {
+		cols = n
+	}
+	rows := (n + cols - 1) / cols
+	cw, ch := w*zoom+border, h*zoom+border
+	img := image.NewRGBA(image.Rect(0, 0, cols*cw+border, rows*ch+border))
+	for i := range img.Pix {
+		img.Pix[i] = 255
+	}
+	level := func(v float32) uint8 {
+		f := (float64(v) + 1) * 127.5
+		return uint8(math.Round(math.Max(0, math.Min(255, f))))
+	}
+	for k := range n {
+		x0, y0 := border+(k%cols)*cw, border+(k/cols)*ch
+		for y := range h * zoom {
+			for x := range w * zoom {
+				base := ((k*h+y/zoom)*w + x/zoom) * c
+				var col color.RGBA
+				if c == 1 {
+					g := level(pixels[base])
+					col = color.RGBA{g, g, g, 255}
+				} else {
+					col = color.RGBA{level(pixels[base]), level(pixels[base+1]), level(pixels[base+2]), 255}
+				}
+				img.SetRGBA(x0+x, y0+y, col)
+			}
+		}
+	}
+	return img, nil
+}
+
+// PNG encodes an image.
+func PNG(img image.Image) ([]byte, error) {
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// Series is one named line of a chart.
+type Series struct {
+	Name string
+	X, Y []float64
+}
+
+// Chart describes a line chart.
+type Chart struct {
+	Title, XLabel, YLabel string
+	LogY                  bool
+	Series                []Series
+	Width, Height         vg.Length // Default 6 x 4 inches.
+}
+
+// PNG renders the chart as PNG bytes.
+func (c Chart) PNG() ([]byte, error) {
+	p := plot.New()
+	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = c.Title, c.XLabel, c.YLabel
+	if c.LogY {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = powerTicks{}
+	}
+	var lines []any
+	for _, s := range c.Series {
+		if len(s.X) != len(s.Y) {
+			return nil, fmt.Errorf("chart %q: series %q has %d x and %d y values", c.Title, s.Name, len(s.X), len(s.Y))
+		}
+		pts := make(plotter.XYs, 0, len(s.X))
+		for i := range s.X {
+			if c.LogY && !(s.Y[i] > 0) {
+				continue // A log axis cannot show zero or negative values.
+			}
+			pts = append(pts, plotter.XY{X: s.X[i], Y: s.Y[i]})
+		}
+		lines = append(lines, s.Name, pts)
+	}
+	if err := plotutil.AddLines(p, lines...); err != nil {
+		return nil, err
+	}
+	p.Legend.Top = true
+	w, h := c.Width, c.Height
+	if w == 0 {
+		w, h = 6*vg.Inch, 4*vg.Inch
+	}
+	wt, err := p.WriterTo(w, h, "png")
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if _, err := wt.WriteTo(&b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// WriteFile writes data to path atomically (temporary file, then rename),
+// creating the folder if needed.
+func WriteFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// powerTicks labels the powers of ten of a log axis as 1e-05, 0.01, 1, 100, 1e+04.
+type powerTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (powerTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.LogTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = fmt.Sprintf("%g", math.Pow(10, math.Round(math.Log10(ticks[i].Value))))
+		}
+	}
+	return ticks
+}

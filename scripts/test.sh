@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The project's test command (README): installs the PJRT CPU plugin, then runs
+# every test on the XLA backend and the core library's tests again on the
+# pure-Go backend. Slow tests skip under: scripts/test.sh -short
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if ! ./scripts/install-pjrt.sh; then
+  echo "test: no PJRT plugin could be installed; the XLA runs below use the pure-Go fallback" >&2
+fi
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [[ -n "$unformatted" ]]; then
+  echo "test: gofmt would change: $unformatted" >&2
+  exit 1
+fi
+go vet ./...
+echo "== go test, default backend (XLA CPU when its plugin is installed)"
+go test -count=1 "$@" ./...
+echo "== go test of the core library on the pure-Go backend"
+GOMLX_BACKEND=go:ops_sequential go test -count=1 "$@" ./ddpm/
