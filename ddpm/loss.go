@@ -227,3 +227,46 @@ func NewTimestepSampler(kind TimestepSamplerKind, T int) (TimestepSampler, error
 	}
 	return nil, fmt.Errorf("unknown timestep sampler %v: valid values are uniform, loss-second-moment", kind)
 }
+
+// MarshalText implements encoding.TextMarshaler.
+func (k TimestepSamplerKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (k *TimestepSamplerKind) UnmarshalText(b []byte) (err error) {
+	*k, err = ParseTimestepSamplerKind(string(b))
+	return
+}
+
+// Set implements flag.Value.
+func (k *TimestepSamplerKind) Set(name string) error { return k.UnmarshalText([]byte(name)) }
+
+// LossAwareState is the history of a LossAwareSampler, for checkpoints.
+type LossAwareState struct {
+	History [][]float64 `json:"history"`
+	Next    []int       `json:"next"`
+	Count   []int       `json:"count"`
+}
+
+// State returns a copy of the sampler's history.
+func (s *LossAwareSampler) State() LossAwareState {
+	s.init()
+	st := LossAwareState{Next: append([]int(nil), s.next...), Count: append([]int(nil), s.count...)}
+	for _, h := range s.history {
+		st.History = append(st.History, append([]float64(nil), h...))
+	}
+	return st
+}
+
+// SetState restores a history saved by State.
+func (s *LossAwareSampler) SetState(st LossAwareState) error {
+	if len(st.History) != s.T || len(st.Next) != s.T || len(st.Count) != s.T {
+		return fmt.Errorf("loss-aware sampler state for %d timesteps, want %d", len(st.History), s.T)
+	}
+	for _, h := range st.History {
+		if len(h) != s.HistoryPerTerm {
+			return fmt.Errorf("loss-aware sampler state keeps %d losses per timestep, want %d", len(h), s.HistoryPerTerm)
+		}
+	}
+	s.history, s.next, s.count = st.History, st.Next, st.Count
+	return nil
+}

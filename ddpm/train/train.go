@@ -1,0 +1,600 @@
+// Package train trains a U-Net denoiser as in Ho et al. (2020): Adam with
+// learning-rate warmup, gradient clipping by global norm, an exponential
+// moving average (EMA) of the weights, atomic checkpoints that resume
+// exactly, and a metrics log.
+package train
+
+import (
+	gocontext "context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/diffusion-go/ddpm/ddpm"
+	"github.com/diffusion-go/ddpm/ddpm/data"
+	"github.com/diffusion-go/ddpm/ddpm/unet"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // Graph code reads as math.
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
+	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+)
+
+// Config is everything that defines a training run. It is stored in every
+// checkpoint; resuming requires the same Config (except Steps, which may grow).
+type Config struct {
+	Preset string      `json:"preset"`
+	Model  unet.Config `json:"model"`
+
+	Schedule   ddpm.BetaSchedule        `json:"schedule"`
+	T          int                      `json:"T"`
+	Prediction ddpm.Prediction          `json:"prediction"`
+	Variance   ddpm.VarianceType        `json:"variance"`
+	Loss       ddpm.LossType            `json:"loss"`
+	Timesteps  ddpm.TimestepSamplerKind `json:"timesteps"`
+
+	BatchSize    int     `json:"batch_size"`
+	Steps        int     `json:"steps"`
+	LearningRate float64 `json:"learning_rate"`
+	Warmup       int     `json:"warmup"`    // Steps of linear learning-rate warmup.
+	GradClip     float64 `json:"grad_clip"` // Clip the gradients' global norm to this (0: off).
+	EMADecay     float64 `json:"ema_decay"`
+	HFlip        bool    `json:"hflip"` // Random horizontal flips (CIFAR-10; not digits).
+	Seed         int64   `json:"seed"`
+
+	CheckpointEvery int `json:"checkpoint_every"` // Steps between checkpoints (and at the end).
+	KeepCheckpoints int `json:"keep_checkpoints"` // How many checkpoints to keep (0: all).
+}
+
+// Paper defaults (Ho et al. 2020, Appendix B).
+const (
+	DefaultLearningRate = 2e-4
+	DefaultGradClip     = 1.0
+	DefaultEMADecay     = 0.9999
+	DefaultWarmup       = 5000
+	DefaultBatchSize    = 128
+)
+
+// DefaultConfig returns the configuration for a U-Net preset: the paper's
+// settings for cifar10; for mnist a budget that trains on 2 CPU cores in
+// minutes (batch 64, warmup 200 steps, EMA 0.999: an EMA of 0.9999 averages
+// over 10,000 steps and would lag a short run).
+func DefaultConfig(preset string) (Config, error) {
+	m, err := unet.Preset(preset)
+	if err != nil {
+		return Config{}, err
+	}
+	c := Config{Preset: strings.ToLower(preset), Model: m, Schedule: ddpm.Linear, T: 1000,
+		Prediction: ddpm.Epsilon, Variance: ddpm.FixedLarge, Loss: ddpm.Simple, Timesteps: ddpm.UniformTimesteps,
+		BatchSize: DefaultBatchSize, Steps: 800000, LearningRate: DefaultLearningRate, Warmup: DefaultWarmup,
+		GradClip: DefaultGradClip, EMADecay: DefaultEMADecay, Seed: 1, CheckpointEvery: 5000, KeepCheckpoints: 3}
+	switch c.Preset {
+	case "cifar10":
+		c.HFlip = true
+	case "mnist":
+		c.BatchSize, c.Steps, c.Warmup, c.EMADecay, c.LearningRate, c.CheckpointEvery = 64, 4000, 200, 0.999, 1e-3, 500
+	case "tiny":
+		c.BatchSize, c.Steps, c.Warmup, c.EMADecay, c.CheckpointEvery, c.T = 8, 20, 5, 0.9, 10, 100
+	}
+	return c, nil
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if err := c.Model.Validate(); err != nil {
+		return err
+	}
+	if _, err := c.Diffusion(); err != nil {
+		return err
+	}
+	switch {
+	case c.BatchSize < 1:
+		return fmt.Errorf("batch size %d: must be positive", c.BatchSize)
+	case c.Steps < 1:
+		return fmt.Errorf("steps %d: must be positive", c.Steps)
+	case !(c.LearningRate > 0):
+		return fmt.Errorf("learning rate %g: must be positive", c.LearningRate)
+	case c.Warmup < 0:
+		return fmt.Errorf("warmup %d: must not be negative", c.Warmup)
+	case c.GradClip < 0 || math.IsNaN(c.GradClip):
+		return fmt.Errorf("gradient clip %g: must be >= 0", c.GradClip)
+	case !(c.EMADecay >= 0 && c.EMADecay < 1):
+		return fmt.Errorf("EMA decay %g: must lie in [0, 1)", c.EMADecay)
+	case c.CheckpointEvery < 1:
+		return fmt.Errorf("checkpoint interval %d: must be positive", c.CheckpointEvery)
+	case c.KeepCheckpoints < 0:
+		return fmt.Errorf("keep checkpoints %d: must not be negative", c.KeepCheckpoints)
+	}
+	return nil
+}
+
+// Diffusion returns the diffusion process the configuration trains.
+func (c *Config) Diffusion() (*ddpm.Diffusion, error) {
+	s, err := ddpm.NewSchedule(c.Schedule, c.T)
+	if err != nil {
+		return nil, err
+	}
+	d, err := ddpm.NewDiffusion(s, c.Prediction, c.Variance, c.Loss)
+	if err != nil {
+		return nil, err
+	}
+	if want := d.OutputChannels(c.Model.InChannels); c.Model.OutChannels != want {
+		return nil, fmt.Errorf("variance %v needs %d output channels for %d image channels, the model has %d",
+			c.Variance, want, c.Model.InChannels, c.Model.OutChannels)
+	}
+	return d, nil
+}
+
+// Scopes of the variables.
+const (
+	modelScope = "model" // The network's weights: ctx.In(modelScope) is given to the denoiser.
+	emaScope   = "ema"   // EMA copies, at /ema/<scope of the weight>.
+)
+
+// Trainer runs and checkpoints one training run in a folder.
+type Trainer struct {
+	Config Config
+	Dir    string
+
+	backend   backends.Backend
+	ctx       *context.Context
+	model     *unet.Model
+	diffusion *ddpm.Diffusion
+	data      *data.Images
+	sampler   ddpm.TimestepSampler
+	exec      *context.Exec
+	step      int64 // Steps done.
+	perm      []int // Data order of the current epoch.
+	permEpoch int64
+	metrics   *os.File
+}
+
+// StepStats reports one training step.
+type StepStats struct {
+	Step         int64   `json:"step"` // Steps done after this one.
+	Loss         float64 `json:"loss"`
+	GradNorm     float64 `json:"grad_norm"`
+	LearningRate float64 `json:"lr"`
+	Seconds      float64 `json:"seconds"` // Wall time of the step.
+}
+
+// New starts a run in dir, or resumes it from the newest checkpoint there.
+// Resuming checks that the checkpoint's configuration equals cfg (Steps
+// aside) and restores weights, optimizer state, EMA, step, RNG state and
+// the timestep sampler's history; data order is a function of seed and step.
+func New(backend backends.Backend, cfg Config, dir string, ds *data.Images) (*Trainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if ds == nil || ds.N == 0 {
+		return nil, errors.New("training needs a non-empty dataset")
+	}
+	if ds.H != cfg.Model.ImageSize || ds.W != cfg.Model.ImageSize || ds.C != cfg.Model.InChannels {
+		return nil, fmt.Errorf("dataset images are %dx%dx%d but the %s model takes %dx%dx%d",
+			ds.H, ds.W, ds.C, cfg.Preset, cfg.Model.ImageSize, cfg.Model.ImageSize, cfg.Model.InChannels)
+	}
+	d, _ := cfg.Diffusion()
+	m, _ := unet.New(cfg.Model)
+	ts, err := ddpm.NewTimestepSampler(cfg.Timesteps, cfg.T)
+	if err != nil {
+		return nil, err
+	}
+	tr := &Trainer{Config: cfg, Dir: dir, backend: backend, ctx: context.New(), model: m, diffusion: d, data: ds,
+		sampler: ts, permEpoch: -1}
+	tr.ctx.SetParam(initializers.ParamInitialSeed, cfg.Seed)
+	if err := tr.ctx.SetRNGStateFromSeed(cfg.Seed); err != nil {
+		return nil, err
+	}
+
+	ck, err := LatestCheckpoint(dir)
+	if err != nil {
+		return nil, fmt.Errorf("resuming from %s: %w (move the damaged file away to resume from an older checkpoint)", dir, err)
+	}
+	if ck != nil {
+		if err := tr.restore(ck); err != nil {
+			return nil, err
+		}
+	}
+	if err := tr.openMetrics(); err != nil {
+		return nil, err
+	}
+	return tr, nil
+}
+
+// restore loads a checkpoint into the trainer.
+func (tr *Trainer) restore(ck *Checkpoint) error {
+	var saved Config
+	if err := json.Unmarshal(ck.Config, &saved); err != nil {
+		return fmt.Errorf("checkpoint %s: configuration: %w", ck.Path, err)
+	}
+	want := tr.Config
+	saved.Steps, want.Steps = 0, 0
+	if !reflect.DeepEqual(saved, want) {
+		return fmt.Errorf("checkpoint %s was written by a different configuration (%s): use another folder, or the same flags", ck.Path, configDiff(saved, want))
+	}
+	for _, v := range ck.Vars {
+		i := strings.LastIndex(v.Name, "/")
+		if i < 0 {
+			return fmt.Errorf("checkpoint %s: bad variable name %q", ck.Path, v.Name)
+		}
+		scope, name := v.Name[:i], v.Name[i+1:]
+		if scope == "" {
+			scope = context.RootScope
+		}
+		vr := tr.ctx.GetVariableByScopeAndName(scope, name)
+		if vr == nil {
+			vr = tr.ctx.InAbsPath(scope).Checked(false).VariableWithValue(name, v.Value)
+		} else if err := vr.SetValue(v.Value); err != nil {
+			return err
+		}
+		vr.SetTrainable(v.Trainable)
+	}
+	tr.step = ck.Step
+	if las, ok := tr.sampler.(*ddpm.LossAwareSampler); ok && len(ck.State) > 0 {
+		var st ddpm.LossAwareState
+		if err := json.Unmarshal(ck.State, &st); err != nil {
+			return fmt.Errorf("checkpoint %s: sampler state: %w", ck.Path, err)
+		}
+		if err := las.SetState(st); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", ck.Path, err)
+		}
+	}
+	return nil
+}
+
+// configDiff names the JSON fields that differ.
+func configDiff(a, b Config) string {
+	var ma, mb map[string]any
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	_ = json.Unmarshal(ja, &ma)
+	_ = json.Unmarshal(jb, &mb)
+	var diffs []string
+	for k, va := range ma {
+		if !reflect.DeepEqual(va, mb[k]) {
+			diffs = append(diffs, fmt.Sprintf("%s: checkpoint %v, now %v", k, va, mb[k]))
+		}
+	}
+	return strings.Join(diffs, "; ")
+}
+
+// Step returns the number of steps done.
+func (tr *Trainer) Step() int64 { return tr.step }
+
+// Diffusion returns the diffusion process being trained.
+func (tr *Trainer) Diffusion() *ddpm.Diffusion { return tr.diffusion }
+
+// Model returns the network.
+func (tr *Trainer) Model() *unet.Model { return tr.model }
+
+// buildExec compiles the training step:
+// (x0 [B,H,W,C], t int32 [B], weights [B], step float32) -> (loss, per-example losses [B], grad norm, lr).
+func (tr *Trainer) buildExec() error {
+	cfg := tr.Config
+	// GoMLX's Adam, fed with our clipped gradients.
+	adam, ok := optimizers.Adam().LearningRate(cfg.LearningRate).Betas(0.9, 0.999).Epsilon(1e-8).Done().(interface {
+		UpdateGraphWithGradients(ctx *context.Context, grads []*Node, lossDType dtypes.DType)
+	})
+	if !ok {
+		return errors.New("GoMLX's Adam does not take precomputed gradients")
+	}
+	e, err := context.NewExec(tr.backend, tr.ctx.Checked(false), func(ctx *context.Context, inputs []*Node) []*Node {
+		x0, t, w, step := inputs[0], inputs[1], inputs[2], inputs[3]
+		g := x0.Graph()
+		ctx.SetTraining(g, true)
+		noise := ctx.RandomNormal(g, x0.Shape())
+		losses := tr.diffusion.TrainingLosses(ctx.In(modelScope), tr.model.Denoise, x0, t, noise)
+		loss := ReduceAllMean(Mul(losses.Loss, w))
+		grads := ctx.BuildTrainableVariablesGradientsGraph(loss)
+		var sq *Node
+		for _, gr := range grads {
+			s := ReduceAllSum(Square(gr))
+			if sq == nil {
+				sq = s
+			} else {
+				sq = Add(sq, s)
+			}
+		}
+		norm := Sqrt(sq)
+		if cfg.GradClip > 0 { // tf.clip_by_global_norm: g * clip / max(norm, clip).
+			scale := Div(ddpm.ScalarLike(norm, cfg.GradClip), Max(norm, ddpm.ScalarLike(norm, cfg.GradClip)))
+			for i := range grads {
+				grads[i] = Mul(grads[i], scale)
+			}
+		}
+		lr := ddpm.ScalarLike(loss, cfg.LearningRate)
+		if cfg.Warmup > 0 {
+			lr = Mul(lr, MinScalar(DivScalar(AddScalar(step, 1), float64(cfg.Warmup)), 1))
+		}
+		optimizers.LearningRateVar(ctx, loss.DType(), cfg.LearningRate).SetValueGraph(lr)
+		adam.UpdateGraphWithGradients(ctx, grads, loss.DType())
+
+		// EMA of every trainable weight; at the first step it starts as the weight itself.
+		decay := Where(Equal(step, ZerosLike(step)), ZerosLike(step), ddpm.ScalarLike(step, cfg.EMADecay))
+		var trainable []*context.Variable
+		for v := range ctx.IterVariables() {
+			if v.Trainable && v.InUseByGraph(g) {
+				trainable = append(trainable, v)
+			}
+		}
+		for _, v := range trainable {
+			ema := ctx.InAbsPath(emaPath(v.Scope())).Checked(false).WithInitializer(initializers.Zero).
+				VariableWithShape(v.Name(), v.Shape()).SetTrainable(false)
+			cur := v.ValueGraph(g)
+			ema.SetValueGraph(Add(Mul(ema.ValueGraph(g), decay), Mul(cur, OneMinus(decay))))
+		}
+		return []*Node{loss, losses.Loss, norm, lr}
+	})
+	if err != nil {
+		return err
+	}
+	tr.exec = e
+	return nil
+}
+
+func emaPath(scope string) string {
+	return "/" + emaScope + strings.TrimSuffix("/"+strings.TrimPrefix(scope, "/"), "/")
+}
+
+// batch returns the images, timesteps and weights of the given step: data
+// order, timesteps and flips are functions of (seed, step) only.
+func (tr *Trainer) batch(step int64) (*tensors.Tensor, []int32, []float32) {
+	cfg, ds := tr.Config, tr.data
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(step)|1<<62))
+	size := ds.H * ds.W * ds.C
+	x := make([]float32, cfg.BatchSize*size)
+	for j := range cfg.BatchSize {
+		i := step*int64(cfg.BatchSize) + int64(j)
+		epoch, pos := i/int64(ds.N), int(i%int64(ds.N))
+		if epoch != tr.permEpoch {
+			tr.perm = rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(epoch))).Perm(ds.N)
+			tr.permEpoch = epoch
+		}
+		img := ds.Image(tr.perm[pos])
+		flip := cfg.HFlip && rng.IntN(2) == 1
+		dst := x[j*size : (j+1)*size]
+		for yy := range ds.H {
+			for xx := range ds.W {
+				sx := xx
+				if flip {
+					sx = ds.W - 1 - xx
+				}
+				for c := range ds.C {
+					dst[(yy*ds.W+xx)*ds.C+c] = float32(img[(yy*ds.W+sx)*ds.C+c])/127.5 - 1
+				}
+			}
+		}
+	}
+	t, w := tr.sampler.Sample(rng, cfg.BatchSize)
+	return tensors.FromFlatDataAndDimensions(x, cfg.BatchSize, ds.H, ds.W, ds.C), t, w
+}
+
+// ErrNonFinite is returned (wrapped) when the loss or gradient is NaN or Inf.
+var ErrNonFinite = errors.New("non-finite loss")
+
+// TrainStep runs one step. A NaN or Inf loss returns an error wrapping
+// ErrNonFinite; nothing is written to disk then.
+func (tr *Trainer) TrainStep() (StepStats, error) {
+	if tr.exec == nil {
+		if err := tr.buildExec(); err != nil {
+			return StepStats{}, err
+		}
+	}
+	start := time.Now()
+	x, t, w := tr.batch(tr.step)
+	out, err := tr.exec.Exec(x, t, w, float32(tr.step))
+	if err != nil {
+		return StepStats{}, fmt.Errorf("training step %d: %w", tr.step+1, err)
+	}
+	st := StepStats{Step: tr.step + 1, Loss: scalar(out[0]), GradNorm: scalar(out[2]), LearningRate: scalar(out[3]),
+		Seconds: time.Since(start).Seconds()}
+	if math.IsNaN(st.Loss) || math.IsInf(st.Loss, 0) || math.IsNaN(st.GradNorm) || math.IsInf(st.GradNorm, 0) {
+		return st, fmt.Errorf("training step %d: loss %v, gradient norm %v: %w; the last checkpoint in %s is intact (lower the learning rate or check the data)",
+			tr.step+1, st.Loss, st.GradNorm, ErrNonFinite, tr.Dir)
+	}
+	var per []float32
+	_ = out[1].ConstFlatData(func(f any) { per = append(per, f.([]float32)...) })
+	tr.sampler.Update(t, per)
+	tr.step++
+	return st, nil
+}
+
+func scalar(t *tensors.Tensor) float64 {
+	var v float64
+	_ = t.ConstFlatData(func(f any) {
+		switch x := f.(type) {
+		case []float32:
+			v = float64(x[0])
+		case []float64:
+			v = x[0]
+		}
+	})
+	return v
+}
+
+// Run trains until Config.Steps, writing a checkpoint every CheckpointEvery
+// steps and at the end, and a metrics line every logEvery steps. It stops
+// early, after writing a checkpoint, when ctx is cancelled.
+func (tr *Trainer) Run(ctx gocontext.Context, logEvery int, onStep func(StepStats)) error {
+	if logEvery < 1 {
+		logEvery = 1
+	}
+	for tr.step < int64(tr.Config.Steps) {
+		if ctx.Err() != nil {
+			if _, err := tr.Save(); err != nil {
+				return err
+			}
+			return ctx.Err()
+		}
+		st, err := tr.TrainStep()
+		if err != nil {
+			return err
+		}
+		if onStep != nil {
+			onStep(st)
+		}
+		if st.Step%int64(logEvery) == 0 || st.Step == int64(tr.Config.Steps) {
+			if err := tr.logMetrics(st); err != nil {
+				return err
+			}
+		}
+		if st.Step%int64(tr.Config.CheckpointEvery) == 0 || st.Step == int64(tr.Config.Steps) {
+			if _, err := tr.Save(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Save writes a checkpoint of the current state and prunes old ones.
+func (tr *Trainer) Save() (string, error) {
+	cfgJSON, err := json.Marshal(tr.Config)
+	if err != nil {
+		return "", err
+	}
+	h := Header{Step: tr.step, Config: cfgJSON}
+	if las, ok := tr.sampler.(*ddpm.LossAwareSampler); ok {
+		if h.State, err = json.Marshal(las.State()); err != nil {
+			return "", err
+		}
+	}
+	var vars []Var
+	for v := range tr.ctx.IterVariables() {
+		val, err := v.Value()
+		if err != nil {
+			return "", fmt.Errorf("checkpoint: variable %s: %w", v.ScopeAndName(), err)
+		}
+		vars = append(vars, Var{Name: v.Scope() + "/" + v.Name(), Trainable: v.Trainable, Value: val})
+	}
+	path, err := WriteCheckpoint(tr.Dir, h, vars)
+	if err != nil {
+		return "", err
+	}
+	return path, pruneCheckpoints(tr.Dir, tr.Config.KeepCheckpoints)
+}
+
+// metricsFile is the name of the metrics log (JSON lines) in the run folder.
+const metricsFile = "metrics.jsonl"
+
+// openMetrics opens the metrics log, dropping lines past the resumed step
+// (they came from steps that will be run again).
+func (tr *Trainer) openMetrics() error {
+	if err := os.MkdirAll(tr.Dir, 0o755); err != nil {
+		return fmt.Errorf("run folder: %w", err)
+	}
+	path := filepath.Join(tr.Dir, metricsFile)
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	var kept []byte
+	for _, line := range strings.SplitAfter(string(old), "\n") {
+		var st StepStats
+		if json.Unmarshal([]byte(line), &st) == nil && st.Step <= tr.step && strings.HasSuffix(line, "\n") {
+			kept = append(kept, line...)
+		}
+	}
+	if err := os.WriteFile(path+".tmp", kept, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		return err
+	}
+	tr.metrics, err = os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o644)
+	return err
+}
+
+func (tr *Trainer) logMetrics(st StepStats) error {
+	b, _ := json.Marshal(st)
+	_, err := tr.metrics.Write(append(b, '\n'))
+	return err
+}
+
+// Close releases the metrics log.
+func (tr *Trainer) Close() error {
+	if tr.metrics != nil {
+		return tr.metrics.Close()
+	}
+	return nil
+}
+
+// EMAContext returns a new context holding the EMA weights under the model
+// scope, ready to be passed (with .In("model"), see ModelContext) to a sampler.
+func (tr *Trainer) EMAContext() (*context.Context, error) {
+	return modelContext(tr.ctx, true)
+}
+
+// ModelContext returns ctx.In("model"), where the denoiser's variables live.
+func ModelContext(ctx *context.Context) *context.Context { return ctx.In(modelScope) }
+
+// modelContext copies the model weights (or their EMA) into a fresh context.
+func modelContext(src *context.Context, ema bool) (*context.Context, error) {
+	dst := context.New()
+	prefix := "/" + modelScope
+	if ema {
+		prefix = "/" + emaScope + "/" + modelScope
+	}
+	n := 0
+	for v := range src.IterVariables() {
+		scope := v.Scope()
+		if scope != prefix && !strings.HasPrefix(scope, prefix+"/") {
+			continue
+		}
+		val, err := v.Value()
+		if err != nil {
+			return nil, err
+		}
+		target := "/" + modelScope + strings.TrimPrefix(scope, prefix)
+		dst.InAbsPath(target).Checked(false).VariableWithValue(v.Name(), val).SetTrainable(false)
+		n++
+	}
+	if n == 0 {
+		which := "weights"
+		if ema {
+			which = "EMA weights"
+		}
+		return nil, fmt.Errorf("no model %s found (scope %s)", which, prefix)
+	}
+	return dst, nil
+}
+
+// LoadForSampling reads a checkpoint and returns its configuration and a
+// context with its EMA weights (or raw weights when ema is false) under the
+// model scope.
+func LoadForSampling(path string, ema bool) (Config, *context.Context, error) {
+	ck, err := ReadCheckpoint(path)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	var cfg Config
+	if err := json.Unmarshal(ck.Config, &cfg); err != nil {
+		return Config{}, nil, fmt.Errorf("checkpoint %s: configuration: %w", path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	src := context.New()
+	for _, v := range ck.Vars {
+		i := strings.LastIndex(v.Name, "/")
+		scope := v.Name[:i]
+		if scope == "" {
+			scope = context.RootScope
+		}
+		src.InAbsPath(scope).Checked(false).VariableWithValue(v.Name[i+1:], v.Value)
+	}
+	ctx, err := modelContext(src, ema)
+	if err != nil {
+		return Config{}, nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return cfg, ctx, nil
+}

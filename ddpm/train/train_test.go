@@ -1,0 +1,217 @@
+package train
+
+import (
+	gocontext "context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/diffusion-go/ddpm/ddpm/backend"
+	"github.com/diffusion-go/ddpm/ddpm/data"
+)
+
+// synthetic returns n random 8x8 grey images: a bright square on a dark background.
+func synthetic(n int) *data.Images {
+	rng := rand.New(rand.NewPCG(1, 1))
+	im := &data.Images{N: n, H: 8, W: 8, C: 1, Pixels: make([]uint8, n*64)}
+	for i := range n {
+		x, y := rng.IntN(5), rng.IntN(5)
+		for dy := range 3 {
+			for dx := range 3 {
+				im.Pixels[i*64+(y+dy)*8+x+dx] = 255
+			}
+		}
+	}
+	return im
+}
+
+func tinyConfig(t *testing.T) Config {
+	cfg, err := DefaultConfig("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func weights(t *testing.T, tr *Trainer) map[string][]float32 {
+	out := map[string][]float32{}
+	for v := range tr.ctx.IterVariables() {
+		val, err := v.Value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f []float32
+		_ = val.ConstFlatData(func(a any) {
+			if x, ok := a.([]float32); ok {
+				f = append(f, x...)
+			}
+		})
+		if f != nil {
+			out[v.Scope()+"/"+v.Name()] = f
+		}
+	}
+	return out
+}
+
+// TestResumeIsExact: a run interrupted at a checkpoint and resumed in a new
+// Trainer ends with the same weights, optimizer state and EMA as a run that
+// was never interrupted.
+func TestResumeIsExact(t *testing.T) {
+	b := backend.MustNew()
+	ds := synthetic(20)
+	cfg := tinyConfig(t)
+	cfg.Steps, cfg.CheckpointEvery = 6, 3
+
+	straight := t.TempDir()
+	tr, err := New(b, cfg, straight, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Run(gocontext.Background(), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := weights(t, tr)
+	tr.Close()
+
+	dir := t.TempDir()
+	half := cfg
+	half.Steps = 3
+	tr1, err := New(b, half, dir, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr1.Run(gocontext.Background(), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	tr1.Close()
+	tr2, err := New(b, cfg, dir, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr2.Step() != 3 {
+		t.Fatalf("resumed at step %d, want 3", tr2.Step())
+	}
+	if err := tr2.Run(gocontext.Background(), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := weights(t, tr2)
+	tr2.Close()
+	if len(got) != len(want) {
+		t.Fatalf("resumed run has %d variables, straight run %d", len(got), len(want))
+	}
+	for name, w := range want {
+		g := got[name]
+		for i := range w {
+			if g[i] != w[i] {
+				t.Fatalf("variable %s[%d]: resumed %g, straight %g", name, i, g[i], w[i])
+			}
+		}
+	}
+	// Metrics: one line per step, none duplicated by the resume.
+	m, _ := os.ReadFile(filepath.Join(dir, metricsFile))
+	if n := strings.Count(string(m), "\n"); n != 6 {
+		t.Errorf("metrics log has %d lines, want 6:\n%s", n, m)
+	}
+}
+
+func TestResumeRejectsOtherConfig(t *testing.T) {
+	b := backend.MustNew()
+	ds := synthetic(20)
+	cfg := tinyConfig(t)
+	cfg.Steps = 2
+	dir := t.TempDir()
+	tr, err := New(b, cfg, dir, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Run(gocontext.Background(), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	tr.Close()
+	cfg.LearningRate = 1e-3
+	if _, err := New(b, cfg, dir, ds); err == nil || !strings.Contains(err.Error(), "learning_rate") {
+		t.Errorf("resuming with another learning rate: err=%v", err)
+	}
+}
+
+func TestNaNLossStopsWithoutWriting(t *testing.T) {
+	b := backend.MustNew()
+	ds := synthetic(20)
+	cfg := tinyConfig(t)
+	cfg.Steps, cfg.CheckpointEvery = 4, 2
+	dir := t.TempDir()
+	tr, err := New(b, cfg, dir, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Run(gocontext.Background(), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	tr.Close()
+	before, _ := ListCheckpoints(dir)
+	stat0, _ := os.Stat(before[len(before)-1])
+
+	cfg.Steps = 8
+	tr, err = New(b, cfg, dir, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	tr.Config.LearningRate = 1e30 // Not part of the compiled graph yet: it is read when the step is built.
+	err = tr.Run(gocontext.Background(), 1, nil)
+	if !errors.Is(err, ErrNonFinite) {
+		t.Fatalf("training with lr=1e30: err=%v, want a non-finite loss error", err)
+	}
+	after, _ := ListCheckpoints(dir)
+	stat1, _ := os.Stat(after[len(after)-1])
+	if len(after) != len(before) || after[len(after)-1] != before[len(before)-1] || !stat1.ModTime().Equal(stat0.ModTime()) {
+		t.Errorf("checkpoints changed after a NaN: before %v, after %v", before, after)
+	}
+	if _, err := ReadCheckpoint(after[len(after)-1]); err != nil {
+		t.Errorf("last checkpoint unreadable after a NaN: %v", err)
+	}
+}
+
+func TestDamagedCheckpoint(t *testing.T) {
+	b := backend.MustNew()
+	ds := synthetic(20)
+	cfg := tinyConfig(t)
+	cfg.Steps = 2
+	dir := t.TempDir()
+	tr, err := New(b, cfg, dir, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Run(gocontext.Background(), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	tr.Close()
+	paths, _ := ListCheckpoints(dir)
+	raw, _ := os.ReadFile(paths[0])
+	for name, bad := range map[string][]byte{
+		"truncated":  raw[:len(raw)-10],
+		"bit flip":   append(append([]byte{}, raw[:len(raw)-5]...), raw[len(raw)-5]^1, raw[len(raw)-4], raw[len(raw)-3], raw[len(raw)-2], raw[len(raw)-1]),
+		"not a ckpt": []byte("hello"),
+		"empty":      nil,
+	} {
+		p := filepath.Join(t.TempDir(), "ckpt-000000002.ddpm")
+		_ = os.WriteFile(p, bad, 0o644)
+		if _, err := ReadCheckpoint(p); err == nil || !strings.Contains(err.Error(), "damaged") {
+			t.Errorf("%s: err=%v, want a damaged-checkpoint error", name, err)
+		}
+		if _, err := New(b, cfg, filepath.Dir(p), ds); err == nil || !strings.Contains(err.Error(), "damaged") {
+			t.Errorf("%s: resuming: err=%v", name, err)
+		}
+	}
+}
+
+func TestWrongImageSize(t *testing.T) {
+	cfg := tinyConfig(t)
+	ds := &data.Images{N: 1, H: 28, W: 28, C: 1, Pixels: make([]uint8, 784)}
+	if _, err := New(backend.MustNew(), cfg, t.TempDir(), ds); err == nil || !strings.Contains(err.Error(), "28x28x1 but the tiny model takes 8x8x1") {
+		t.Errorf("err=%v", err)
+	}
+}
