@@ -44,10 +44,10 @@ const (
 type TensorEntry struct {
 	Name      string `json:"name"`
 	Trainable bool   `json:"trainable,omitempty"`
-	DType  string `json:"dtype"`
-	Dims   []int  `json:"dims"`
-	Offset int64  `json:"offset"`
-	Length int64  `json:"length"`
+	DType     string `json:"dtype"`
+	Dims      []int  `json:"dims"`
+	Offset    int64  `json:"offset"`
+	Length    int64  `json:"length"`
 }
 
 // Header is the JSON header of a checkpoint.
