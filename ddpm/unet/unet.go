@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 
+	_ "github.com/diffusion-go/ddpm/ddpm/internal/dotgrad" // Matrix-multiply gradients without huge intermediates.
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // Graph code reads as math.
