@@ -493,3 +493,45 @@ func ForwardNoising(backend backends.Backend, d *Diffusion, images []float32, sh
 	out[0].ConstFlatData(func(flat any) { res = append(res, flat.([]float32)...) })
 	return res, nil
 }
+
+// QStepChain noises x_0 one step at a time with q(x_t | x_{t-1}) =
+// N(sqrt(1 - beta_t) x_{t-1}, beta_t I) up to and including timestep t, on
+// the backend (one compiled step in a Go loop). Its result has the law of
+// QSample at t; the notebooks use it to show that the closed-form jump and
+// the chain agree. images is flat with the given shape.
+func QStepChain(backend backends.Backend, d *Diffusion, images []float32, shape []int, t int, seed int64) ([]float32, error) {
+	if t < 0 || t >= d.Schedule.T {
+		return nil, fmt.Errorf("step-by-step noising: timestep %d is outside [0, %d)", t, d.Schedule.T)
+	}
+	size := 1
+	for _, n := range shape {
+		size *= n
+	}
+	if size != len(images) || size == 0 || len(shape) < 1 {
+		return nil, fmt.Errorf("step-by-step noising: %d values do not fill shape %v", len(images), shape)
+	}
+	step, err := NewExec(backend, func(x, tt, rng *Node) (*Node, *Node) {
+		beta := Gather(ConstAsDType(x.Graph(), x.DType(), d.Schedule.Betas), ExpandAxes(tt, -1))
+		rng, z := RandomNormal(rng, x.Shape())
+		return Add(Mul(Sqrt(OneMinus(beta)), x), Mul(Sqrt(beta), z)), rng
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer step.Finalize()
+	rng, err := RNGStateFromSeed(seed)
+	if err != nil {
+		return nil, err
+	}
+	x := tensors.FromFlatDataAndDimensions(images, shape...)
+	for s := 0; s <= t; s++ {
+		out, err := step.Exec(x, int32(s), rng)
+		if err != nil {
+			return nil, fmt.Errorf("step-by-step noising at t=%d: %w", s, err)
+		}
+		x, rng = out[0], out[1]
+	}
+	var res []float32
+	x.ConstFlatData(func(flat any) { res = append(res, flat.([]float32)...) })
+	return res, nil
+}

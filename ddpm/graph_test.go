@@ -239,3 +239,39 @@ func TestMain(m *testing.M) {
 	fmt.Println("ddpm tests:", backend.Describe(b))
 	os.Exit(m.Run())
 }
+
+// TestQStepChainMatchesClosedForm: noising one step at a time reaches the
+// law of q(x_t | x_0) = N(sqrt(abar_t) x_0, 1 - abar_t); n = 100000 draws,
+// 5 standard errors.
+func TestQStepChainMatchesClosedForm(t *testing.T) {
+	d := newTestDiffusion(t, Linear, 1000, Epsilon, FixedSmall, Simple)
+	const n = 100000
+	x0 := make([]float32, n)
+	for i := range x0 {
+		x0[i] = 0.8
+	}
+	for _, tt := range []int{0, 99, 499} {
+		xs, err := QStepChain(testBackend(t), d, x0, []int{n}, tt, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, v := 0.0, 0.0
+		for _, x := range xs {
+			m += float64(x) / n
+		}
+		for _, x := range xs {
+			v += (float64(x) - m) * (float64(x) - m) / n
+		}
+		ab := d.Schedule.AlphasCumprod[tt]
+		wantM, wantV := math.Sqrt(ab)*0.8, 1-ab
+		if tol := 5 * math.Sqrt(wantV/n); math.Abs(m-wantM) > tol {
+			t.Errorf("t=%d: chain mean %g, closed form %g ± %g", tt, m, wantM, tol)
+		}
+		if tol := 5 * wantV * math.Sqrt(2.0/n); math.Abs(v-wantV) > tol {
+			t.Errorf("t=%d: chain variance %g, closed form %g ± %g", tt, v, wantV, tol)
+		}
+	}
+	if _, err := QStepChain(testBackend(t), d, x0, []int{n}, 1000, 1); err == nil {
+		t.Error("t=1000 of T=1000: no error")
+	}
+}

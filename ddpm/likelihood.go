@@ -3,6 +3,7 @@ package ddpm
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -135,8 +136,15 @@ func mean(xs []float64) float64 {
 
 // BPDOptions configures CalcBPD.
 type BPDOptions struct {
-	Seed   int64 // Seeds the noise of every q(x_t | x_0) draw.
+	Seed   int64 // Seeds the noise of every q(x_t | x_0) draw (and the strata's timesteps).
 	ClipX0 bool  // Clip the predicted x_0 to [-1, 1] (improved-diffusion evaluates with clipping).
+	// Strata, when positive, replaces the T terms by an unbiased estimate from
+	// Strata+1 denoiser passes: L_0 exactly, and for each of Strata strata of
+	// [1, T) (geometrically growing, since L_t falls fast with t) one t drawn
+	// uniformly per example, weighted by the stratum's size. The per-t tables
+	// of the result are then nil; Total's spread across examples includes the
+	// sampling of t, so its standard error is honest.
+	Strata int
 	// Progress, if set, is called after each timestep with the number done and T.
 	Progress func(done, total int)
 }
@@ -157,8 +165,7 @@ func CalcBPD(backend backends.Backend, ctx *context.Context, d *Diffusion, denoi
 	}
 	T, B := d.Schedule.T, x0.Shape().Dimensions[0]
 	step, err := context.NewExec(backend, ctx.Reuse(), func(ctx *context.Context, inputs []*Node) []*Node {
-		x0, t, rng := inputs[0], inputs[1], inputs[2]
-		tb := BroadcastToDims(t, B)
+		x0, tb, rng := inputs[0], inputs[1], inputs[2]
 		rng, noise := RandomNormal(rng, x0.Shape())
 		xt := d.QSample(x0, tb, noise)
 		p := d.PMeanVariance(d.Model(ctx, denoiser, xt, tb), xt, tb, opts.ClipX0)
@@ -173,9 +180,12 @@ func CalcBPD(backend backends.Backend, ctx *context.Context, d *Diffusion, denoi
 	if err != nil {
 		return nil, err
 	}
+	if opts.Strata > 0 {
+		return calcBPDStrata(backend, d, step, x0, rng, opts)
+	}
 	res := &BPD{VB: make([][]float64, T), MSE: make([][]float64, T), X0MSE: make([][]float64, T)}
 	for t := T - 1; t >= 0; t-- {
-		out, err := step.Exec(x0, int32(t), rng)
+		out, err := step.Exec(x0, filled(B, t), rng)
 		if err != nil {
 			return nil, fmt.Errorf("bits/dim at t=%d: %w", t, err)
 		}
@@ -185,11 +195,9 @@ func CalcBPD(backend backends.Backend, ctx *context.Context, d *Diffusion, denoi
 			opts.Progress(T-t, T)
 		}
 	}
-	prior, err := execOnce(backend, func(x0 *Node) *Node { return d.PriorBPD(x0) }, x0)
-	if err != nil {
-		return nil, fmt.Errorf("bits/dim prior term: %w", err)
+	if res.Prior, err = priorTerm(backend, d, x0); err != nil {
+		return nil, err
 	}
-	res.Prior = toFloat64(prior[0])
 	res.Total = make([]float64, B)
 	for b := range res.Total {
 		res.Total[b] = res.Prior[b]
@@ -197,12 +205,90 @@ func CalcBPD(backend backends.Backend, ctx *context.Context, d *Diffusion, denoi
 			res.Total[b] += res.VB[t][b]
 		}
 	}
-	for b, v := range res.Total {
+	return res, checkFinite(res.Total)
+}
+
+func priorTerm(backend backends.Backend, d *Diffusion, x0 *tensors.Tensor) ([]float64, error) {
+	prior, err := execOnce(backend, func(x0 *Node) *Node { return d.PriorBPD(x0) }, x0)
+	if err != nil {
+		return nil, fmt.Errorf("bits/dim prior term: %w", err)
+	}
+	return toFloat64(prior[0]), nil
+}
+
+func checkFinite(total []float64) error {
+	for b, v := range total {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return res, fmt.Errorf("bits/dim of example %d is %v: the model output is not finite", b, v)
+			return fmt.Errorf("bits/dim of example %d is %v: the model output is not finite", b, v)
 		}
 	}
-	return res, nil
+	return nil
+}
+
+// filled returns n copies of t as int32.
+func filled(n, t int) []int32 {
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = int32(t)
+	}
+	return out
+}
+
+// Strata returns the bounds of k strata covering [1, T): geometrically
+// growing, each at least one timestep wide, as [start, end) pairs.
+func Strata(T, k int) [][2]int {
+	if T < 2 || k < 1 {
+		return nil
+	}
+	k = min(k, T-1)
+	var out [][2]int
+	start := 1
+	for j := 1; j <= k; j++ {
+		end := int(math.Round(math.Pow(float64(T), float64(j)/float64(k))))
+		end = max(end, start+1)
+		end = min(end, T-(k-j)) // Leave room for the strata still to come.
+		if j == k {
+			end = T
+		}
+		out = append(out, [2]int{start, end})
+		start = end
+	}
+	return out
+}
+
+// calcBPDStrata is CalcBPD's stratified estimate (BPDOptions.Strata).
+func calcBPDStrata(backend backends.Backend, d *Diffusion, step *context.Exec, x0, rng *tensors.Tensor, opts BPDOptions) (*BPD, error) {
+	T, B := d.Schedule.T, x0.Shape().Dimensions[0]
+	res := &BPD{Total: make([]float64, B)}
+	host := rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed))
+	strata := Strata(T, opts.Strata)
+	passes := append([][2]int{{0, 1}}, strata...) // t = 0 exactly, then one draw per stratum.
+	for k, st := range passes {
+		t := make([]int32, B)
+		for i := range t {
+			t[i] = int32(st[0] + host.IntN(st[1]-st[0]))
+		}
+		out, err := step.Exec(x0, t, rng)
+		if err != nil {
+			return nil, fmt.Errorf("bits/dim, stratum %v: %w", st, err)
+		}
+		vb := toFloat64(out[0])
+		for i := range vb {
+			res.Total[i] += float64(st[1]-st[0]) * vb[i]
+		}
+		rng = out[3]
+		if opts.Progress != nil {
+			opts.Progress(k+1, len(passes))
+		}
+	}
+	var err error
+	if res.Prior, err = priorTerm(backend, d, x0); err != nil {
+		return nil, err
+	}
+	for i := range res.Total {
+		res.Total[i] += res.Prior[i]
+	}
+	return res, checkFinite(res.Total)
 }
 
 // toFloat64 copies a float tensor of any float dtype to a []float64.
@@ -223,4 +309,22 @@ func toFloat64(t *tensors.Tensor) []float64 {
 		}
 	})
 	return out
+}
+
+// PriorBPDOf evaluates PriorBPD on the backend for flat images of the given
+// shape and returns its mean over the images, in bits per dimension.
+func PriorBPDOf(backend backends.Backend, d *Diffusion, images []float32, shape []int) (float64, error) {
+	size := 1
+	for _, n := range shape {
+		size *= n
+	}
+	if len(shape) < 2 || size != len(images) || size == 0 {
+		return 0, fmt.Errorf("prior term: %d values do not fill shape %v", len(images), shape)
+	}
+	out, err := execOnce(backend, func(x *Node) *Node { return ReduceAllMean(d.PriorBPD(x)) },
+		tensors.FromFlatDataAndDimensions(images, shape...))
+	if err != nil {
+		return 0, fmt.Errorf("prior term: %w", err)
+	}
+	return toFloat64(out[0])[0], nil
 }

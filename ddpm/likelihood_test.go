@@ -204,3 +204,62 @@ func TestLossAwareSampler(t *testing.T) {
 		}
 	}
 }
+
+func TestStrataCoverTimesteps(t *testing.T) {
+	for _, tc := range []struct{ T, k int }{{1000, 20}, {1000, 1}, {10, 9}, {10, 50}, {4000, 30}} {
+		s := Strata(tc.T, tc.k)
+		next := 1
+		for _, st := range s {
+			if st[0] != next || st[1] <= st[0] {
+				t.Fatalf("T=%d k=%d: strata %v leave a gap or an empty stratum at %v", tc.T, tc.k, s, st)
+			}
+			next = st[1]
+		}
+		if next != tc.T || len(s) != min(tc.k, tc.T-1) {
+			t.Errorf("T=%d k=%d: strata %v do not cover [1, %d) in %d parts", tc.T, tc.k, s, tc.T, min(tc.k, tc.T-1))
+		}
+	}
+}
+
+// TestStratifiedBPDIsUnbiased: the stratified estimate's mean agrees with the
+// full chain's within 5 of its standard errors (the estimate is unbiased; its
+// spread across examples includes the sampling of t).
+func TestStratifiedBPDIsUnbiased(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1000-step bits/dim skipped in -short mode")
+	}
+	const B = 1000
+	d := newTestDiffusion(t, Linear, 1000, Epsilon, FixedLarge, VLB)
+	probs := [][]float64{discretizedGaussian(oracleMu[0], oracleStd[0]), discretizedGaussian(oracleMu[1], oracleStd[1])}
+	rng := rand.New(rand.NewPCG(4, 4))
+	data := make([]float32, B*2)
+	for i := range data {
+		u, p, k := rng.Float64(), probs[i%2], 0
+		for acc := p[0]; acc < u && k < 255; acc += p[k+1] {
+			k++
+		}
+		data[i] = float32(float64(k)/127.5 - 1)
+	}
+	x0 := tensors.FromFlatDataAndDimensions(data, B, 1, 2, 1)
+	den := discreteOracle(d.Schedule, probs)
+	full, err := CalcBPD(testBackend(t), nil, d, den, x0, BPDOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	est, err := CalcBPD(testBackend(t), nil, d, den, x0, BPDOptions{Seed: 2, Strata: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, se := mean(est.Total), 0.0
+	for _, v := range est.Total {
+		se += (v - m) * (v - m)
+	}
+	se = math.Sqrt(se/(B-1)) / math.Sqrt(B)
+	t.Logf("full chain %.4f bits/dim; 21-pass stratified estimate %.4f ± %.4f", full.MeanTotal(), m, se)
+	if math.Abs(m-full.MeanTotal()) > 5*se {
+		t.Errorf("stratified estimate %.4f ± %.4f, full chain %.4f", m, se, full.MeanTotal())
+	}
+	if est.VB != nil {
+		t.Error("a stratified estimate has no per-t table")
+	}
+}
