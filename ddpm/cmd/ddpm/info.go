@@ -1,0 +1,31 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/diffusion-go/ddpm/ddpm/backend"
+)
+
+func runInfo(args []string, stdout io.Writer) error {
+	fs := newFlagSet("info", "Prints which GoMLX backend runs the graphs, why it was chosen, the PJRT plugin and devices.")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	b, err := backend.New()
+	if err != nil {
+		return err
+	}
+	c := backend.Chosen()
+	fmt.Fprintf(stdout, "backend:  %s\n", b.Name())
+	fmt.Fprintf(stdout, "details:  %s\n", b.Description())
+	fmt.Fprintf(stdout, "config:   %s\n", c.Config)
+	fmt.Fprintf(stdout, "reason:   %s\n", c.Reason)
+	if c.Plugin != "" {
+		fmt.Fprintf(stdout, "plugin:   %s\n", c.Plugin)
+	}
+	fmt.Fprintf(stdout, "devices:  %d\n", b.NumDevices())
+	fmt.Fprintf(stdout, "host:     %s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	return nil
+}
