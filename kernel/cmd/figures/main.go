@@ -37,26 +37,8 @@ func run(out string, seed int64) error {
 
 	// Schedules: abar_t and the signal-to-noise ratio abar_t / (1 - abar_t).
 	const T = 1000
-	var abar, snr []kernel.Series
-	for _, kind := range []ddpm.BetaSchedule{ddpm.Linear, ddpm.Cosine} {
-		s, err := ddpm.NewSchedule(kind, T)
-		if err != nil {
-			return err
-		}
-		x := make([]float64, T)
-		r := make([]float64, T)
-		for t := range T {
-			x[t] = float64(t)
-			r[t] = s.AlphasCumprod[t] / (1 - s.AlphasCumprod[t])
-		}
-		abar = append(abar, kernel.Series{Name: kind.String(), X: x, Y: s.AlphasCumprod})
-		snr = append(snr, kernel.Series{Name: kind.String(), X: x, Y: r})
-	}
-	for name, c := range map[string]kernel.Chart{
-		"schedule_alphabar.png": {Title: "Signal kept: abar_t (T = 1000)", XLabel: "t", YLabel: "abar_t", Series: abar},
-		"schedule_snr.png":      {Title: "Signal-to-noise ratio abar_t / (1 - abar_t)", XLabel: "t", YLabel: "SNR (log scale)", LogY: true, Series: snr},
-	} {
-		png, err := c.PNG()
+	for name, q := range map[string]kernel.ScheduleQuantity{"schedule_alphabar.png": kernel.AlphaBar, "schedule_snr.png": kernel.SNR} {
+		png, err := kernel.ScheduleChart(q, T, ddpm.Linear, ddpm.Cosine)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,170 @@
+package kernel
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+
+	"github.com/diffusion-go/ddpm/ddpm"
+	"github.com/diffusion-go/ddpm/ddpm/train"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// ScheduleQuantity is a per-timestep quantity of a schedule.
+type ScheduleQuantity int
+
+const (
+	Beta     ScheduleQuantity = iota // beta_t
+	AlphaBar                         // abar_t, the signal kept
+	SNR                              // abar_t / (1 - abar_t), log scale
+)
+
+// ScheduleChart plots one quantity of the named schedules with T steps.
+func ScheduleChart(q ScheduleQuantity, T int, kinds ...ddpm.BetaSchedule) ([]byte, error) {
+	c := Chart{XLabel: "t"}
+	switch q {
+	case Beta:
+		c.Title, c.YLabel = fmt.Sprintf("Noise added per step: beta_t (T = %d)", T), "beta_t"
+	case AlphaBar:
+		c.Title, c.YLabel = fmt.Sprintf("Signal kept: abar_t (T = %d)", T), "abar_t"
+	case SNR:
+		c.Title, c.YLabel, c.LogY = "Signal-to-noise ratio abar_t / (1 - abar_t)", "SNR (log scale)", true
+	default:
+		return nil, fmt.Errorf("unknown schedule quantity %d", q)
+	}
+	for _, kind := range kinds {
+		s, err := ddpm.NewSchedule(kind, T)
+		if err != nil {
+			return nil, err
+		}
+		x, y := make([]float64, T), make([]float64, T)
+		for t := range T {
+			x[t] = float64(t)
+			switch q {
+			case Beta:
+				y[t] = s.Betas[t]
+			case AlphaBar:
+				y[t] = s.AlphasCumprod[t]
+			case SNR:
+				y[t] = s.AlphasCumprod[t] / (1 - s.AlphasCumprod[t])
+			}
+		}
+		c.Series = append(c.Series, Series{Name: kind.String(), X: x, Y: y})
+	}
+	return c.PNG()
+}
+
+// Histogram plots a normalised histogram of values, with the standard normal
+// density drawn over it when withNormal is set.
+func Histogram(values []float64, bins int, title string, withNormal bool) ([]byte, error) {
+	if len(values) == 0 || bins < 1 {
+		return nil, fmt.Errorf("histogram %q: need values and at least one bin", title)
+	}
+	p := plot.New()
+	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, "value", "density"
+	h, err := plotter.NewHist(plotter.Values(values), bins)
+	if err != nil {
+		return nil, err
+	}
+	h.Normalize(1)
+	p.Add(h)
+	if withNormal {
+		f := plotter.NewFunction(func(x float64) float64 { return math.Exp(-x*x/2) / math.Sqrt(2*math.Pi) })
+		f.Width = vg.Points(2)
+		p.Add(f)
+		p.Legend.Add("N(0, 1)", f)
+	}
+	wt, err := p.WriterTo(6*vg.Inch, 4*vg.Inch, "png")
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	if _, err := wt.WriteTo(&b); err != nil {
+		return nil, err
+	}
+	return []byte(b.String()), nil
+}
+
+// ImagesPNG lays out images (flat [n, h, w, c] in [-1, 1]) in a grid and encodes it.
+func ImagesPNG(pixels []float32, n, h, w, c, cols, zoom int) ([]byte, error) {
+	img, err := Grid(pixels, n, h, w, c, cols, zoom)
+	if err != nil {
+		return nil, err
+	}
+	return PNG(img)
+}
+
+// MarkdownTable renders a table for gonbui.DisplayMarkdown.
+func MarkdownTable(header []string, rows [][]string) string {
+	var b strings.Builder
+	b.WriteString("| " + strings.Join(header, " | ") + " |\n|")
+	for range header {
+		b.WriteString(" --- |")
+	}
+	b.WriteString("\n")
+	for _, r := range rows {
+		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
+	}
+	return b.String()
+}
+
+// Metric is one line of a training run's metrics.jsonl.
+type Metric struct {
+	Step     int64   `json:"step"`
+	Loss     float64 `json:"loss"`
+	GradNorm float64 `json:"grad_norm"`
+	LR       float64 `json:"lr"`
+}
+
+// ReadMetrics reads a metrics.jsonl file written by ddpm train.
+func ReadMetrics(path string) ([]Metric, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []Metric
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		var m Metric
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		out = append(out, m)
+	}
+	return out, sc.Err()
+}
+
+// LossCurve plots the loss of a training run (log scale).
+func LossCurve(metrics []Metric, title string) ([]byte, error) {
+	x, y := make([]float64, len(metrics)), make([]float64, len(metrics))
+	for i, m := range metrics {
+		x[i], y[i] = float64(m.Step), m.Loss
+	}
+	return Chart{Title: title, XLabel: "step", YLabel: "loss (log scale)", LogY: true,
+		Series: []Series{{Name: "loss", X: x, Y: y}}}.PNG()
+}
+
+// Floats copies a float32 tensor's values.
+func Floats(t *tensors.Tensor) []float32 {
+	var out []float32
+	_ = t.ConstFlatData(func(f any) { out = append(out, f.([]float32)...) })
+	return out
+}
+
+// FindCheckpoint returns the newest checkpoint of the first run folder that
+// has one ("" when none does).
+func FindCheckpoint(dirs ...string) string {
+	for _, d := range dirs {
+		if paths, err := train.ListCheckpoints(d); err == nil && len(paths) > 0 {
+			return paths[len(paths)-1]
+		}
+	}
+	return ""
+}
