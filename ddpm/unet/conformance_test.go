@@ -145,6 +145,9 @@ func TestConvGradientFiniteDifferences(t *testing.T) {
 	}
 	eval := func(x, k1, k2 []float64) []*tensors.Tensor {
 		out, err := e.Exec(args(x, k1, k2)...)
+		if err != nil && strings.Contains(err.Error(), "not implemented") {
+			t.Skipf("%s cannot differentiate convolutions: %v", b.Name(), err)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
