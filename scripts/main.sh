@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# The project's main job (README): installs the PJRT CPU plugin and regenerates
-# the figures in figures/ (noise schedules, forward noising of MNIST digits).
+# The project's main job (README): installs the PJRT CPU plugin, Jupyter and the
+# GoNB kernel, executes the notebooks headless into reports/*.html (failing when
+# any cell fails), and regenerates the figures in figures/.
+# DDPM_FULL=1 runs the notebooks at full size instead of the small default.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ./scripts/install-pjrt.sh || echo "main: no PJRT plugin; running on the pure-Go backend" >&2
-go run ./kernel/cmd/figures -out figures "$@"
+./scripts/install-jupyter.sh
+export JUPYTER_DATA_DIR="$PWD/.cache/jupyter"
+go run ./kernel/cmd/figures -out figures
+go run ./kernel/cmd/report -reports reports "$@"

@@ -7,6 +7,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if ! ./scripts/install-pjrt.sh; then
   echo "test: no PJRT plugin could be installed; the XLA runs below use the pure-Go fallback" >&2
 fi
+# Jupyter and the GoNB kernel, for the test of the headless notebook runner.
+./scripts/install-jupyter.sh
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [[ -n "$unformatted" ]]; then
   echo "test: gofmt would change: $unformatted" >&2

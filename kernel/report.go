@@ -1,0 +1,177 @@
+package kernel
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// CellFailure is a failed cell of an executed notebook.
+type CellFailure struct {
+	Cell    int    // Index of the cell in the notebook.
+	Message string // What failed, from the cell's outputs.
+}
+
+// failureMarkers are stderr lines by which a GoNB cell reports that its
+// program failed at run time: nbconvert does not see those as errors.
+var failureMarkers = []string{"panic:", "exit status ", "[[error]]", "fatal error:"}
+
+// ScanNotebook returns the failed cells of an executed notebook (.ipynb
+// JSON): error outputs, and stderr streams carrying a panic or a non-zero exit.
+func ScanNotebook(ipynb []byte) ([]CellFailure, error) {
+	var nb struct {
+		Cells []struct {
+			CellType string `json:"cell_type"`
+			Outputs  []struct {
+				OutputType string          `json:"output_type"`
+				Name       string          `json:"name"`
+				Text       json.RawMessage `json:"text"`
+				EName      string          `json:"ename"`
+				EValue     string          `json:"evalue"`
+			} `json:"outputs"`
+		} `json:"cells"`
+	}
+	if err := json.Unmarshal(ipynb, &nb); err != nil {
+		return nil, fmt.Errorf("not a notebook: %w", err)
+	}
+	var fails []CellFailure
+	for i, c := range nb.Cells {
+		if c.CellType != "code" {
+			continue
+		}
+		for _, o := range c.Outputs {
+			switch {
+			case o.OutputType == "error":
+				fails = append(fails, CellFailure{Cell: i, Message: strings.TrimSpace(o.EName + ": " + o.EValue)})
+			case o.OutputType == "stream" && o.Name == "stderr":
+				text := joinText(o.Text)
+				for _, line := range strings.Split(text, "\n") {
+					for _, m := range failureMarkers {
+						if strings.Contains(line, m) {
+							fails = append(fails, CellFailure{Cell: i, Message: strings.TrimSpace(line)})
+						}
+					}
+				}
+			}
+		}
+	}
+	return fails, nil
+}
+
+// joinText decodes a notebook text field: a string or a list of strings.
+func joinText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var parts []string
+	_ = json.Unmarshal(raw, &parts)
+	return strings.Join(parts, "")
+}
+
+// RunOptions configures RunNotebook.
+type RunOptions struct {
+	Jupyter    string        // The jupyter executable.
+	Kernel     string        // Kernel name ("gonb").
+	ReportDir  string        // Where the HTML report goes.
+	WorkDir    string        // Where the executed notebook (.ipynb) goes.
+	Timeout    time.Duration // Per cell.
+	Env        []string      // Extra environment for the kernel.
+	LogCommand func(cmd string)
+}
+
+// Result of running one notebook.
+type Result struct {
+	Notebook string
+	HTML     string        // The report, written even when cells failed.
+	Failures []CellFailure // Empty when every cell succeeded.
+	Elapsed  time.Duration
+}
+
+// RunNotebook executes a notebook headless with nbconvert, scans it for
+// failed cells and exports it to HTML. An error means the notebook could not
+// be run or exported at all; failed cells are reported in Result.Failures.
+func RunNotebook(path string, o RunOptions) (*Result, error) {
+	start := time.Now()
+	base := strings.TrimSuffix(filepath.Base(path), ".ipynb")
+	var err error
+	if o.ReportDir, err = filepath.Abs(o.ReportDir); err != nil { // nbconvert runs in the notebook's folder.
+		return nil, err
+	}
+	if o.WorkDir, err = filepath.Abs(o.WorkDir); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{o.ReportDir, o.WorkDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	absNB, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	execArgs := []string{"nbconvert", "--to", "notebook", "--execute",
+		"--ExecutePreprocessor.kernel_name=" + o.Kernel,
+		fmt.Sprintf("--ExecutePreprocessor.timeout=%d", int(o.Timeout.Seconds())),
+		"--ExecutePreprocessor.allow_errors=True",
+		"--output-dir", o.WorkDir, "--output", base + ".executed.ipynb", absNB}
+	run := func(args ...string) ([]byte, error) {
+		cmd := exec.Command(o.Jupyter, args...)
+		cmd.Dir = filepath.Dir(absNB) // The kernel starts in the notebook's folder.
+		cmd.Env = append(os.Environ(), o.Env...)
+		if o.LogCommand != nil {
+			o.LogCommand(strings.Join(append([]string{o.Jupyter}, args...), " "))
+		}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		return out.Bytes(), err
+	}
+	res := &Result{Notebook: path}
+	executed := filepath.Join(o.WorkDir, base+".executed.ipynb")
+	if out, err := run(execArgs...); err != nil {
+		// nbconvert fails outright on a compile error, a timeout or a dead kernel.
+		res.Failures = append(res.Failures, CellFailure{Cell: -1, Message: "nbconvert --execute failed: " + lastLines(string(out), 15)})
+	}
+	ipynb, err := os.ReadFile(executed)
+	if err != nil {
+		res.Elapsed = time.Since(start)
+		if len(res.Failures) > 0 {
+			return res, nil
+		}
+		return nil, fmt.Errorf("%s: no executed notebook: %w", path, err)
+	}
+	fails, err := ScanNotebook(ipynb)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", executed, err)
+	}
+	res.Failures = append(res.Failures, fails...)
+	if out, err := run("nbconvert", "--to", "html", "--output-dir", o.ReportDir, "--output", base+".html", executed); err != nil {
+		return nil, fmt.Errorf("%s: exporting HTML: %v: %s", path, err, lastLines(string(out), 10))
+	}
+	res.HTML = filepath.Join(o.ReportDir, base+".html")
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+var embeddedPNG = regexp.MustCompile(`<img[^>]*\ssrc="data:image/png;base64,`)
+
+// CountEmbeddedImages counts the PNG images embedded in an HTML report (the
+// img tags, not the template's CSS, which also mentions data:image/png).
+func CountEmbeddedImages(html []byte) int {
+	return len(embeddedPNG.FindAllIndex(html, -1))
+}

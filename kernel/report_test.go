@@ -1,0 +1,94 @@
+package kernel
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestScanNotebook(t *testing.T) {
+	nb := `{"cells": [
+	  {"cell_type": "markdown", "source": "panic: in prose is fine"},
+	  {"cell_type": "code", "outputs": [{"output_type": "stream", "name": "stdout", "text": "panic: printed to stdout is fine\n"}]},
+	  {"cell_type": "code", "outputs": [{"output_type": "stream", "name": "stderr", "text": ["goroutine 1:\n", "panic: boom\n"]}]},
+	  {"cell_type": "code", "outputs": [{"output_type": "stream", "name": "stderr", "text": "exit status 3\n"}]},
+	  {"cell_type": "code", "outputs": [{"output_type": "error", "ename": "ERROR", "evalue": "failed to run"}]},
+	  {"cell_type": "code", "outputs": [{"output_type": "stream", "name": "stderr", "text": "go: added github.com/x v1\n"}]}
+	]}`
+	fails, err := ScanNotebook([]byte(nb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cells []int
+	for _, f := range fails {
+		cells = append(cells, f.Cell)
+	}
+	if len(fails) != 3 || cells[0] != 2 || cells[1] != 3 || cells[2] != 4 {
+		t.Errorf("failures in cells %v (%v), want 2, 3, 4", cells, fails)
+	}
+	if _, err := ScanNotebook([]byte("{not json")); err == nil {
+		t.Error("corrupt notebook: no error")
+	}
+}
+
+func TestCountEmbeddedImages(t *testing.T) {
+	html := `<style>.x{background:url(data:image/png;base64,AAA)}</style>
+<img alt="a" class="" src="data:image/png;base64,iVBOR"><img src="data:image/png;base64,iVBOR">`
+	if n := CountEmbeddedImages([]byte(html)); n != 2 {
+		t.Errorf("counted %d images, want 2 (the CSS does not count)", n)
+	}
+}
+
+// TestRunNotebookCatchesFailures executes real notebooks with GoNB: a
+// passing one, and cells that panic, exit non-zero, or do not compile. It
+// needs the set-up of scripts/install-jupyter.sh (scripts/test.sh runs it).
+func TestRunNotebookCatchesFailures(t *testing.T) {
+	root, _ := filepath.Abs("..")
+	jupyter := filepath.Join(root, ".cache", "venv", "bin", "jupyter")
+	kernelJSON := filepath.Join(root, ".cache", "jupyter", "kernels", "gonb", "kernel.json")
+	if _, err := os.Stat(jupyter); err != nil {
+		t.Skip("Jupyter is not installed here: run scripts/install-jupyter.sh")
+	}
+	if _, err := os.Stat(kernelJSON); err != nil {
+		t.Skip("the GoNB kernel is not installed here: run scripts/install-jupyter.sh")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go is not on PATH")
+	}
+	opts := RunOptions{Jupyter: jupyter, Kernel: "gonb", ReportDir: t.TempDir(), WorkDir: t.TempDir(),
+		Timeout: 5 * time.Minute, Env: []string{"JUPYTER_DATA_DIR=" + filepath.Join(root, ".cache", "jupyter")}}
+	for _, tc := range []struct {
+		notebook string
+		fails    bool
+		mention  string
+	}{
+		{"passing", false, ""},
+		{"failing_panic", true, "panic:"},
+		{"failing_exit", true, "exit status 3"},
+		{"failing_compile", true, ""},
+	} {
+		res, err := RunNotebook(filepath.Join("testdata", tc.notebook+".ipynb"), opts)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.notebook, err)
+		}
+		if got := len(res.Failures) > 0; got != tc.fails {
+			t.Errorf("%s: failures %v, want failing=%v", tc.notebook, res.Failures, tc.fails)
+			continue
+		}
+		all := ""
+		for _, f := range res.Failures {
+			all += f.Message + "\n"
+		}
+		if !strings.Contains(all, tc.mention) {
+			t.Errorf("%s: failures %q do not mention %q", tc.notebook, all, tc.mention)
+		}
+		if !tc.fails {
+			if html, err := os.ReadFile(res.HTML); err != nil || !strings.Contains(string(html), "all good") {
+				t.Errorf("%s: report %s lacks the cell output (%v)", tc.notebook, res.HTML, err)
+			}
+		}
+	}
+}
