@@ -2,7 +2,6 @@ package ddpm
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"sync"
 
@@ -345,7 +344,3 @@ func ones(n int) []int {
 	}
 	return out
 }
-
-// NoiseLevel is a convenience for tests and notebooks: the standard deviation
-// sqrt(1 - abar_t) of the noise in x_t.
-func (s *Schedule) NoiseLevel(t int) float64 { return math.Sqrt(1 - s.AlphasCumprod[t]) }

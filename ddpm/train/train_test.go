@@ -36,6 +36,19 @@ func tinyConfig(t *testing.T) Config {
 	return cfg
 }
 
+// trainTiny runs the tiny preset on synthetic images in dir up to cfg.Steps.
+func trainTiny(t *testing.T, cfg Config, dir string) {
+	t.Helper()
+	tr, err := New(backend.MustNew(), cfg, dir, synthetic(20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if err := tr.Run(gocontext.Background(), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func weights(t *testing.T, tr *Trainer) map[string][]float32 {
 	out := map[string][]float32{}
 	for v := range tr.ctx.IterVariables() {
@@ -123,14 +136,7 @@ func TestResumeRejectsOtherConfig(t *testing.T) {
 	cfg := tinyConfig(t)
 	cfg.Steps = 2
 	dir := t.TempDir()
-	tr, err := New(b, cfg, dir, ds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Run(gocontext.Background(), 1, nil); err != nil {
-		t.Fatal(err)
-	}
-	tr.Close()
+	trainTiny(t, cfg, dir)
 	cfg.LearningRate = 1e-3
 	if _, err := New(b, cfg, dir, ds); err == nil || !strings.Contains(err.Error(), "learning_rate") {
 		t.Errorf("resuming with another learning rate: err=%v", err)
@@ -143,19 +149,12 @@ func TestNaNLossStopsWithoutWriting(t *testing.T) {
 	cfg := tinyConfig(t)
 	cfg.Steps, cfg.CheckpointEvery = 4, 2
 	dir := t.TempDir()
-	tr, err := New(b, cfg, dir, ds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Run(gocontext.Background(), 1, nil); err != nil {
-		t.Fatal(err)
-	}
-	tr.Close()
+	trainTiny(t, cfg, dir)
 	before, _ := ListCheckpoints(dir)
 	stat0, _ := os.Stat(before[len(before)-1])
 
 	cfg.Steps = 8
-	tr, err = New(b, cfg, dir, ds)
+	tr, err := New(b, cfg, dir, ds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,14 +180,7 @@ func TestDamagedCheckpoint(t *testing.T) {
 	cfg := tinyConfig(t)
 	cfg.Steps = 2
 	dir := t.TempDir()
-	tr, err := New(b, cfg, dir, ds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Run(gocontext.Background(), 1, nil); err != nil {
-		t.Fatal(err)
-	}
-	tr.Close()
+	trainTiny(t, cfg, dir)
 	paths, _ := ListCheckpoints(dir)
 	raw, _ := os.ReadFile(paths[0])
 	for name, bad := range map[string][]byte{

@@ -1,0 +1,49 @@
+package unet
+
+import (
+	"testing"
+
+	"github.com/diffusion-go/ddpm/ddpm/backend"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// BenchmarkDenoise measures one forward pass of a preset's U-Net at batch 64
+// (one sampling step), after compilation:
+//
+//	go test -run '^$' -bench Denoise/mnist -benchtime 10x ./ddpm/unet/
+//	GOMLX_BACKEND=go:ops_sequential go test -run '^$' -bench Denoise/mnist -benchtime 2x ./ddpm/unet/
+func BenchmarkDenoise(b *testing.B) {
+	for _, preset := range []string{"tiny", "mnist"} {
+		b.Run(preset, func(b *testing.B) {
+			c, err := Preset(preset)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := New(c)
+			if err != nil {
+				b.Fatal(err)
+			}
+			const batch = 64
+			x := tensors.FromFlatDataAndDimensions(make([]float32, batch*c.ImageSize*c.ImageSize*c.InChannels), batch, c.ImageSize, c.ImageSize, c.InChannels)
+			t := tensors.FromFlatDataAndDimensions(make([]int32, batch), batch)
+			e, err := context.NewExec(backend.MustNew(), context.New(), func(ctx *context.Context, x, t *Node) *Node {
+				return m.Denoise(ctx, x, t)
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := e.Exec(x, t); err != nil { // Compiles and initialises.
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if _, err := e.Exec(x, t); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}
