@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/diffusion-go/ddpm/ddpm/train"
+)
+
+// TestKillAndResume builds the ddpm command, starts a training run, kills it
+// with SIGKILL at several moments (checkpoints are written at every step, so
+// some kills land inside a checkpoint write), runs the same command again
+// each time, and checks that every checkpoint left on disk is readable, that
+// the run reaches its final step, and that its final weights equal, bit for
+// bit, those of a run that was never interrupted.
+func TestKillAndResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command and trains several times; skipped in -short mode")
+	}
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "ddpm")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	imgs := filepath.Join(tmp, "imgs")
+	_ = os.MkdirAll(imgs, 0o755)
+	for i := range 8 {
+		img := image.NewGray(image.Rect(0, 0, 8, 8))
+		img.SetGray(i, 7-i, color.Gray{255})
+		var b bytes.Buffer
+		_ = png.Encode(&b, img)
+		_ = os.WriteFile(filepath.Join(imgs, string(rune('a'+i))+".png"), b.Bytes(), 0o644)
+	}
+	const steps = 300
+	args := func(dir string) []string {
+		return []string{"train", "-preset", "tiny", "-dir", dir, "-data", "folder:" + imgs, "-steps", fmt.Sprint(steps),
+			"-batch", "4", "-checkpoint-every", "1", "-keep", "2", "-log-every", "10"}
+	}
+	runToEnd := func(dir string) string {
+		out, err := exec.Command(bin, args(dir)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ddpm %v: %v\n%s", args(dir), err, out)
+		}
+		return string(out)
+	}
+
+	straight := filepath.Join(tmp, "straight")
+	runToEnd(straight)
+
+	dir := filepath.Join(tmp, "killed")
+	rng := rand.New(rand.NewPCG(42, 42))
+	newest := func() int64 {
+		paths, _ := train.ListCheckpoints(dir)
+		if len(paths) == 0 {
+			return 0
+		}
+		var step int64
+		fmt.Sscanf(filepath.Base(paths[len(paths)-1]), "ckpt-%d.ddpm", &step)
+		return step
+	}
+	for kill := 1; kill <= 4; kill++ {
+		cmd := exec.Command(bin, args(dir)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		// Kill once training has moved 1 to 30 steps past where it resumed, plus
+		// up to 3 ms: a checkpoint is written at every step, so some kills land
+		// in the middle of one.
+		target := newest() + 1 + int64(rng.IntN(30))
+		var err error
+	wait:
+		for {
+			select {
+			case err = <-exited:
+				t.Fatalf("run %d ended before it could be killed (%v)", kill, err)
+			default:
+			}
+			if newest() >= target {
+				time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+				_ = cmd.Process.Signal(syscall.SIGKILL)
+				err = <-exited
+				break wait
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if err == nil {
+			t.Fatalf("run %d finished before the kill", kill)
+		}
+		paths, lerr := train.ListCheckpoints(dir)
+		if lerr != nil {
+			t.Fatal(lerr)
+		}
+		for _, p := range paths {
+			if _, err := train.ReadCheckpoint(p); err != nil {
+				t.Fatalf("after kill %d: checkpoint %s unreadable: %v", kill, p, err)
+			}
+		}
+		t.Logf("kill %d at step >= %d: newest checkpoint at step %d, %d on disk", kill, target, newest(), len(paths))
+	}
+	out := runToEnd(dir)
+	if !strings.Contains(out, "resuming") || !strings.Contains(out, fmt.Sprintf("done: %d steps", steps)) {
+		t.Errorf("final run output:\n%s", out)
+	}
+	want, err := train.LatestCheckpoint(straight)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := train.LatestCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Step != steps || want.Step != steps {
+		t.Fatalf("final steps %d (killed) and %d (straight), want %d", got.Step, want.Step, steps)
+	}
+	if len(got.Vars) != len(want.Vars) {
+		t.Fatalf("%d variables after kills, %d straight", len(got.Vars), len(want.Vars))
+	}
+	for i, v := range want.Vars {
+		var a, b []byte
+		_ = v.Value.ConstBytes(func(x []byte) { a = append(a, x...) })
+		_ = got.Vars[i].Value.ConstBytes(func(x []byte) { b = append(b, x...) })
+		if v.Name != got.Vars[i].Name || !bytes.Equal(a, b) {
+			t.Fatalf("variable %s differs between the killed-and-resumed run and the straight one", v.Name)
+		}
+	}
+}
