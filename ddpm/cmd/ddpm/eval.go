@@ -35,8 +35,8 @@ type evalReport struct {
 }
 
 func runEval(args []string, stdout io.Writer) error {
-	fs := newFlagSet("eval", `Evaluates a checkpoint: the full-chain variational bound in bits/dim on MNIST
-test images (T denoiser passes per batch), with every per-timestep term.
+	fs := newFlagSet("eval", `Evaluates a checkpoint: the full-chain variational bound in bits/dim on test
+images (T denoiser passes per batch), with every per-timestep term.
 
 Example: ddpm eval -dir runs/mnist -n 256 -json > eval.json`)
 	dir := fs.String("dir", "", "run folder: its newest checkpoint is used")
@@ -47,6 +47,8 @@ Example: ddpm eval -dir runs/mnist -n 256 -json > eval.json`)
 	raw := fs.Bool("raw", false, "use the raw weights instead of their EMA")
 	clip := fs.Bool("clip", true, "clip the predicted x_0 to [-1, 1] (as improved-diffusion evaluates)")
 	asJSON := fs.Bool("json", false, "print the full report as JSON")
+	dataset := fs.String("data", "mnist", `test data: "mnist" (the 10,000 test digits), "cifar10" (the test batch in -data-dir), or "folder:PATH"`)
+	dataDir := fs.String("data-dir", defaultDataDir(), "folder of downloaded datasets")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -61,13 +63,9 @@ Example: ddpm eval -dir runs/mnist -n 256 -json > eval.json`)
 	if err != nil {
 		return err
 	}
-	test, err := data.LoadMNIST("", data.Test)
+	test, err := loadData(*dataset, data.Test, l.cfg.Model, *dataDir, false, info)
 	if err != nil {
 		return err
-	}
-	if test.H != l.cfg.Model.ImageSize || test.C != l.cfg.Model.InChannels {
-		return fmt.Errorf("the checkpoint's model takes %dx%dx%d images, MNIST is %dx%dx%d",
-			l.cfg.Model.ImageSize, l.cfg.Model.ImageSize, l.cfg.Model.InChannels, test.H, test.W, test.C)
 	}
 	test = test.Subset(*n)
 	start := time.Now()
@@ -111,7 +109,7 @@ Example: ddpm eval -dir runs/mnist -n 256 -json > eval.json`)
 	rep := evalReport{Checkpoint: l.path, Step: stepOf(l.path), Images: test.N, BitsPerDim: m, StdErr: se,
 		Prior: mean(priors), Decoder: mean(vb0), TermsPerT: sumVB, MSEPerT: sumMSE, X0MSEPerT: sumX0,
 		Seconds: time.Since(start).Seconds(), Backend: l.backend.Name(), EMA: !*raw, ClipX0: *clip,
-		Description: "variational bound on the negative log-likelihood of MNIST test images, bits per dimension"}
+		Description: "variational bound on the negative log-likelihood of the test images (" + *dataset + "), bits per dimension"}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

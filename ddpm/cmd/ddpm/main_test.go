@@ -36,6 +36,9 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"sample", "-ckpt", filepath.Join(dir, "nope.ddpm")}, 1, "no such file"},
 		{[]string{"sample", "-dir", dir, "-method", "euler"}, 1, "valid values are ddpm, ddim"},
 		{[]string{"eval"}, 1, "give -dir"},
+		{[]string{"train", "-dir", dir, "-channel-mult", "1,x"}, 1, `-channel-mult "1,x"`},
+		{[]string{"train", "-dir", dir, "-attn", "0"}, 1, "positive integers"},
+		{[]string{"train", "-dir", dir, "-groups", "5"}, 1, "not divisible by 5 GroupNorm groups"},
 	} {
 		code, _, stderr := runCLI(tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.mention) {
@@ -82,6 +85,10 @@ func TestTrainSampleRoundTrip(t *testing.T) {
 	code, stdout, stderr = runCLI("train", "-preset", "tiny", "-dir", run, "-data", "folder:"+imgs, "-steps", "4", "-batch", "4")
 	if code != 0 || !strings.Contains(stdout, "resuming") || !strings.Contains(stdout, "at step 3 of 4") {
 		t.Fatalf("second train: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCLI("eval", "-dir", run, "-data", "folder:"+imgs, "-n", "4", "-json")
+	if code != 0 || !strings.Contains(stdout, `"bits_per_dim"`) {
+		t.Fatalf("eval: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	out := filepath.Join(t.TempDir(), "grid.png")
 	code, stdout, stderr = runCLI("sample", "-dir", run, "-n", "4", "-steps", "10", "-out", out)

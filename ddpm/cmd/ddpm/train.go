@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +45,10 @@ Example: ddpm train -preset mnist -dir runs/mnist -steps 2000`)
 	keep := fs.Int("keep", -1, "checkpoints to keep (0: all; -1: the preset's, 3)")
 	T := fs.Int("T", 0, "diffusion steps (0: the preset's, 1000)")
 	channels := fs.Int("channels", 0, "U-Net base channels (0: the preset's)")
+	channelMult := fs.String("channel-mult", "", `U-Net channel multipliers per resolution, e.g. "1,2,2" ("": the preset's)`)
+	resBlocks := fs.Int("res-blocks", 0, "U-Net ResNet blocks per resolution (0: the preset's)")
+	attn := fs.String("attn", "", `resolutions with self-attention, e.g. "16" or "14,7"; "none" for none ("": the preset's)`)
+	groups := fs.Int("groups", 0, "GroupNorm groups (0: the preset's)")
 	dropout := fs.Float64("dropout", -1, "U-Net dropout (-1: the preset's)")
 	var schedule ddpm.BetaSchedule
 	var pred ddpm.Prediction
@@ -91,6 +96,26 @@ Example: ddpm train -preset mnist -dir runs/mnist -steps 2000`)
 	}
 	if *dropout != -1 {
 		cfg.Model.Dropout = *dropout
+	}
+	if *resBlocks != 0 {
+		cfg.Model.NumResBlocks = *resBlocks
+	}
+	if *groups != 0 {
+		cfg.Model.NumGroups = *groups
+	}
+	if *channelMult != "" {
+		if cfg.Model.ChannelMult, err = parseInts("-channel-mult", *channelMult); err != nil {
+			return err
+		}
+	}
+	switch *attn {
+	case "":
+	case "none":
+		cfg.Model.AttnResolutions = nil
+	default:
+		if cfg.Model.AttnResolutions, err = parseInts("-attn", *attn); err != nil {
+			return err
+		}
 	}
 	cfg.Seed = *seed
 	if set["schedule"] {
@@ -156,6 +181,19 @@ Example: ddpm train -preset mnist -dir runs/mnist -steps 2000`)
 	}
 	fmt.Fprintf(stdout, "done: %d steps in %s; checkpoints in %s\n", tr.Step(), prog.elapsed().Round(time.Second), *dir)
 	return nil
+}
+
+// parseInts parses a comma-separated list of positive integers.
+func parseInts(flagName, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s %q: want comma-separated positive integers", flagName, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func mustSchedule(cfg train.Config) *ddpm.Schedule {
