@@ -5,6 +5,8 @@ import (
 	"image/png"
 	"strings"
 	"testing"
+
+	"github.com/diffusion-go/ddpm/ddpm"
 )
 
 func TestGrid(t *testing.T) {
@@ -49,5 +51,26 @@ func TestChartPNG(t *testing.T) {
 	c.Series[0].Y = c.Series[0].Y[:2]
 	if _, err := c.PNG(); err == nil || !strings.Contains(err.Error(), "3 x and 2 y") {
 		t.Errorf("mismatched series: err=%v", err)
+	}
+}
+
+func TestRateDistortion(t *testing.T) {
+	// Three timesteps, one example: L = (2, 0.5, 0.25), x0 MSE = (0, 0.01, 1).
+	b := &ddpm.BPD{VB: [][]float64{{2}, {0.5}, {0.25}}, X0MSE: [][]float64{{0}, {0.01}, {1}}}
+	rate, dist, err := RateDistortion(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rate accumulates from T-1 down: 2.75, 0.75, 0.25; distortion is sqrt(MSE) * 127.5.
+	for i, want := range []float64{2.75, 0.75, 0.25} {
+		if rate[i] != want {
+			t.Errorf("rate[%d] = %g, want %g", i, rate[i], want)
+		}
+	}
+	if dist[0] != 0 || dist[1] != 12.75 || dist[2] != 127.5 {
+		t.Errorf("distortion %v, want [0 12.75 127.5]", dist)
+	}
+	if _, _, err := RateDistortion(&ddpm.BPD{}); err == nil {
+		t.Error("no per-t terms: no error")
 	}
 }

@@ -168,3 +168,49 @@ func FindCheckpoint(dirs ...string) string {
 	}
 	return ""
 }
+
+// RateDistortion reads the bound of a full chain as a code (the paper's
+// Figure 5): rate[t] is the bits/dim spent from T down to t, sum over s >= t
+// of L_s; distortion[t] the root mean squared error of the reconstruction of
+// x_0 from x_t, on the [0, 255] scale.
+func RateDistortion(b *ddpm.BPD) (rate, distortion []float64, err error) {
+	if b == nil || b.VB == nil {
+		return nil, nil, fmt.Errorf("rate-distortion needs the full chain's per-timestep terms")
+	}
+	vb, x0mse := ddpm.MeanTerm(b.VB), ddpm.MeanTerm(b.X0MSE)
+	T := len(vb)
+	rate, distortion = make([]float64, T), make([]float64, T)
+	cum := 0.0
+	for t := T - 1; t >= 0; t-- {
+		cum += vb[t]
+		rate[t] = cum
+		distortion[t] = math.Sqrt(x0mse[t]) * 127.5 // [-1, 1] -> [0, 255]
+	}
+	return rate, distortion, nil
+}
+
+// RateDistortionCharts returns three PNG charts of a full chain: rate against
+// t, distortion against t, and distortion against rate.
+func RateDistortionCharts(b *ddpm.BPD, name string) ([][]byte, error) {
+	rate, dist, err := RateDistortion(b)
+	if err != nil {
+		return nil, err
+	}
+	ts := make([]float64, len(rate))
+	for t := range ts {
+		ts[t] = float64(t)
+	}
+	var out [][]byte
+	for _, c := range []Chart{
+		{Title: "Rate: bits/dim spent from T down to t", XLabel: "t", YLabel: "bits/dim", Series: []Series{{Name: name, X: ts, Y: rate}}},
+		{Title: "Distortion: RMSE of the reconstruction from x_t (0-255 scale)", XLabel: "t", YLabel: "RMSE", Series: []Series{{Name: name, X: ts, Y: dist}}},
+		{Title: "Rate-distortion", XLabel: "rate (bits/dim)", YLabel: "distortion (RMSE, 0-255)", Series: []Series{{Name: name, X: rate, Y: dist}}},
+	} {
+		png, err := c.PNG()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, png)
+	}
+	return out, nil
+}

@@ -135,6 +135,9 @@ func RunNotebook(path string, o RunOptions) (*Result, error) {
 	}
 	res := &Result{Notebook: path}
 	executed := filepath.Join(o.WorkDir, base+".executed.ipynb")
+	if err := os.Remove(executed); err != nil && !os.IsNotExist(err) { // Never report a previous run.
+		return nil, err
+	}
 	if out, err := run(execArgs...); err != nil {
 		// nbconvert fails outright on a compile error, a timeout or a dead kernel.
 		res.Failures = append(res.Failures, CellFailure{Cell: -1, Message: "nbconvert --execute failed: " + lastLines(string(out), 15)})

@@ -1,7 +1,8 @@
 // Command figures regenerates the figures in figures/ from the library:
-// the noise schedules and the forward noising of real MNIST digits.
+// the noise schedules, the forward noising of real MNIST digits, and, when
+// runs/mnist holds a checkpoint, the rate-distortion view of its bound.
 //
-//	go run ./kernel/cmd/figures [-out figures] [-seed 1]
+//	go run ./kernel/cmd/figures [-out figures] [-seed 1] [-run runs/mnist]
 package main
 
 import (
@@ -14,20 +15,25 @@ import (
 	"github.com/diffusion-go/ddpm/ddpm"
 	"github.com/diffusion-go/ddpm/ddpm/backend"
 	"github.com/diffusion-go/ddpm/ddpm/data"
+	"github.com/diffusion-go/ddpm/ddpm/train"
+	"github.com/diffusion-go/ddpm/ddpm/unet"
 	"github.com/diffusion-go/ddpm/kernel"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 func main() {
 	out := flag.String("out", "figures", "folder to write the PNG figures to")
 	seed := flag.Int64("seed", 1, "seed of the noise in the forward-noising figure")
+	runDir := flag.String("run", "runs/mnist", "run folder of ddpm train -preset mnist: its newest checkpoint gives the rate-distortion figure (skipped when absent)")
 	flag.Parse()
-	if err := run(*out, *seed); err != nil {
+	if err := run(*out, *seed, *runDir); err != nil {
 		fmt.Fprintln(os.Stderr, "figures:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out string, seed int64) error {
+func run(out string, seed int64, runDir string) error {
 	start := time.Now()
 	b, err := backend.New()
 	if err != nil {
@@ -78,5 +84,43 @@ func run(out string, seed int64) error {
 		return err
 	}
 	fmt.Printf("figures: wrote schedule_alphabar.png, schedule_snr.png, forward_noising.png to %s in %.1fs\n", out, time.Since(start).Seconds())
+	return rateDistortion(b, out, runDir, mnist)
+}
+
+// rateDistortion writes the paper's Figure 5 for the newest checkpoint of
+// runDir: the full chain of the bound on 16 test digits.
+func rateDistortion(b backends.Backend, out, runDir string, test *data.Images) error {
+	ckpt := kernel.FindCheckpoint(runDir)
+	if ckpt == "" {
+		fmt.Printf("figures: no checkpoint in %s; skipping mnist_rate_distortion.png (train with ddpm train -preset mnist -dir %s)\n", runDir, runDir)
+		return nil
+	}
+	start := time.Now()
+	cfg, ctx, err := train.LoadForSampling(ckpt, true)
+	if err != nil {
+		return err
+	}
+	d, err := cfg.Diffusion()
+	if err != nil {
+		return err
+	}
+	m, err := unet.New(cfg.Model)
+	if err != nil {
+		return err
+	}
+	x0 := tensors.FromFlatDataAndDimensions(test.Subset(16).Float(), 16, 28, 28, 1)
+	bpd, err := ddpm.CalcBPD(b, train.ModelContext(ctx), d, m.Denoise, x0, ddpm.BPDOptions{Seed: 1, ClipX0: true})
+	if err != nil {
+		return err
+	}
+	charts, err := kernel.RateDistortionCharts(bpd, filepath.Base(ckpt))
+	if err != nil {
+		return err
+	}
+	if err := kernel.WriteFile(filepath.Join(out, "mnist_rate_distortion.png"), charts[2]); err != nil {
+		return err
+	}
+	fmt.Printf("figures: wrote mnist_rate_distortion.png from %s (bound %.3f bits/dim on 16 test digits) in %.0fs\n",
+		ckpt, bpd.MeanTotal(), time.Since(start).Seconds())
 	return nil
 }

@@ -52,11 +52,17 @@ func main() {
 			*jupyter = abs
 		}
 	}
+	var env []string
+	if os.Getenv("JUPYTER_DATA_DIR") == "" && fileExists(".cache/jupyter/kernels/gonb/kernel.json") {
+		// The kernel that scripts/install-jupyter.sh registered for this checkout.
+		abs, _ := filepath.Abs(".cache/jupyter")
+		env = append(env, "JUPYTER_DATA_DIR="+abs)
+	}
 	failed := 0
 	for _, nb := range notebooks {
 		fmt.Printf("report: running %s\n", nb)
 		res, err := kernel.RunNotebook(nb, kernel.RunOptions{Jupyter: *jupyter, Kernel: *kernelName,
-			ReportDir: *reports, WorkDir: *work, Timeout: *timeout})
+			ReportDir: *reports, WorkDir: *work, Timeout: *timeout, Env: env})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "report: %s: %v\n", nb, err)
 			failed++
