@@ -26,8 +26,11 @@
 // Diffusion pairs a Schedule with the choices a model makes (what the network
 // predicts, how the reverse variance is set, which loss trains it) and offers
 // the graph functions: QSample, QPosterior, PMeanVariance, TrainingLosses,
-// VLBTerms, PriorBPD. Samplers (Sampler) are Go loops around one compiled
-// step; CalcBPD evaluates the full-chain variational bound in bits/dim.
+// VLBTerm, PriorBPD. Samplers (Sampler) are Go loops around one compiled
+// step; CalcBPD evaluates the variational bound in bits/dim, term by term
+// or as a stratified estimate. The U-Net, training, data and evaluation live
+// in the subpackages unet, train, data and eval; backend chooses the GoMLX
+// backend.
 //
 // A network enters only as a Denoiser, func(ctx, x_t, t) -> output; nothing in
 // this package looks inside it.
