@@ -90,6 +90,18 @@ func Choose() Choice {
 		c := Choice{Config: cfg, Reason: "GOMLX_BACKEND is set"}
 		if path := pluginPathOf(cfg); path != "" {
 			c.Plugin = path
+			// "xla:cpu" with the plugin in .pjrt: name the file, so that GoMLX
+			// neither misses it nor tries to download one.
+			name, rest, _ := strings.Cut(cfg, ":")
+			plugin, opts, _ := strings.Cut(rest, ",")
+			if !filepath.IsAbs(plugin) {
+				c.Config = name + ":" + path
+				if opts != "" {
+					c.Config += "," + opts
+				} else if plugin == "" || plugin == "cpu" {
+					c.Config += ",shared_buffers"
+				}
+			}
 		}
 		return c
 	}

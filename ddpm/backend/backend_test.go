@@ -1,0 +1,48 @@
+package backend
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestChoose checks the order of the choice with a fake plugin file in a
+// temporary .pjrt folder (nothing is loaded).
+func TestChoose(t *testing.T) {
+	dir := t.TempDir()
+	pj := filepath.Join(dir, PluginDirName)
+	if err := os.MkdirAll(pj, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plugin := filepath.Join(pj, "pjrt_c_api_cpu_plugin.so")
+	if err := os.WriteFile(plugin, []byte("fake"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", pj)
+
+	t.Setenv("GOMLX_BACKEND", "")
+	c := Choose()
+	if c.Plugin != plugin || c.Config != "xla:"+plugin+",shared_buffers" {
+		t.Errorf("plugin present: %+v", c)
+	}
+	t.Setenv("GOMLX_BACKEND", "xla:cpu")
+	if c := Choose(); c.Config != "xla:"+plugin+",shared_buffers" || !strings.Contains(c.Reason, "GOMLX_BACKEND") {
+		t.Errorf("GOMLX_BACKEND=xla:cpu: %+v", c)
+	}
+	t.Setenv("GOMLX_BACKEND", "go")
+	if c := Choose(); c.Config != "go" || c.Plugin != "" {
+		t.Errorf("GOMLX_BACKEND=go: %+v", c)
+	}
+	// No plugin anywhere and auto-install off: pure Go, with the reason.
+	t.Setenv("GOMLX_BACKEND", "")
+	t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
+	t.Chdir(t.TempDir())
+	if c := Choose(); c.Config != PureGoConfig || !strings.Contains(c.Reason, "install-pjrt.sh") {
+		if FindPlugin("cpu") == "" { // A system-wide go-xla install would be found legitimately.
+			t.Errorf("no plugin: %+v", c)
+		}
+	}
+}
