@@ -613,3 +613,40 @@ func LoadForSampling(path string, ema bool) (Config, *context.Context, error) {
 	}
 	return cfg, ctx, nil
 }
+
+// Trained is a checkpoint ready to sample from or evaluate.
+type Trained struct {
+	Path      string
+	Config    Config
+	Diffusion *ddpm.Diffusion
+	Model     *unet.Model
+	Context   *context.Context // The weights, under the model scope (see ModelContext).
+}
+
+// LoadTrained reads a checkpoint (its EMA weights unless ema is false) and
+// builds its diffusion process and network.
+func LoadTrained(path string, ema bool) (*Trained, error) {
+	cfg, ctx, err := LoadForSampling(path, ema)
+	if err != nil {
+		return nil, err
+	}
+	d, err := cfg.Diffusion()
+	if err != nil {
+		return nil, err
+	}
+	m, err := unet.New(cfg.Model)
+	if err != nil {
+		return nil, err
+	}
+	return &Trained{Path: path, Config: cfg, Diffusion: d, Model: m, Context: ctx}, nil
+}
+
+// Sampler returns a sampler of the trained model on the backend.
+func (tm *Trained) Sampler(backend backends.Backend) *ddpm.Sampler {
+	return ddpm.NewSampler(backend, ModelContext(tm.Context), tm.Diffusion, tm.Model.Denoise)
+}
+
+// BPD evaluates the variational bound of images x0 under the trained model.
+func (tm *Trained) BPD(backend backends.Backend, x0 *tensors.Tensor, opts ddpm.BPDOptions) (*ddpm.BPD, error) {
+	return ddpm.CalcBPD(backend, ModelContext(tm.Context), tm.Diffusion, tm.Model.Denoise, x0, opts)
+}

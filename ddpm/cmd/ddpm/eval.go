@@ -11,7 +11,6 @@ import (
 
 	"github.com/diffusion-go/ddpm/ddpm"
 	"github.com/diffusion-go/ddpm/ddpm/data"
-	"github.com/diffusion-go/ddpm/ddpm/train"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -63,21 +62,21 @@ Example: ddpm eval -dir runs/mnist -n 256 -json > eval.json`)
 	if err != nil {
 		return err
 	}
-	test, err := loadData(*dataset, data.Test, l.cfg.Model, *dataDir, false, info)
+	test, err := loadData(*dataset, data.Test, l.Config.Model, *dataDir, false, info)
 	if err != nil {
 		return err
 	}
 	test = test.Subset(*n)
 	start := time.Now()
 	var totals, priors, vb0 []float64
-	T := l.cfg.T
+	T := l.Config.T
 	sumVB, sumMSE, sumX0 := make([]float64, T), make([]float64, T), make([]float64, T)
 	per := test.H * test.W * test.C
 	all := test.Float()
 	for b0 := 0; b0 < test.N; b0 += *batch {
 		b1 := min(b0+*batch, test.N)
 		x0 := tensors.FromFlatDataAndDimensions(all[b0*per:b1*per], b1-b0, test.H, test.W, test.C)
-		res, err := ddpm.CalcBPD(l.backend, train.ModelContext(l.ctx), l.d, l.model.Denoise, x0, ddpm.BPDOptions{
+		res, err := l.BPD(l.backend, x0, ddpm.BPDOptions{
 			Seed: *seed + int64(b0), ClipX0: *clip,
 			Progress: func(done, total int) {
 				if done%100 == 0 || done == total {
@@ -106,7 +105,7 @@ Example: ddpm eval -dir runs/mnist -n 256 -json > eval.json`)
 		sumMSE[t] /= float64(test.N)
 		sumX0[t] /= float64(test.N)
 	}
-	rep := evalReport{Checkpoint: l.path, Step: stepOf(l.path), Images: test.N, BitsPerDim: m, StdErr: se,
+	rep := evalReport{Checkpoint: l.Path, Step: stepOf(l.Path), Images: test.N, BitsPerDim: m, StdErr: se,
 		Prior: mean(priors), Decoder: mean(vb0), TermsPerT: sumVB, MSEPerT: sumMSE, X0MSEPerT: sumX0,
 		Seconds: time.Since(start).Seconds(), Backend: l.backend.Name(), EMA: !*raw, ClipX0: *clip,
 		Description: "variational bound on the negative log-likelihood of the test images (" + *dataset + "), bits per dimension"}
@@ -116,7 +115,7 @@ Example: ddpm eval -dir runs/mnist -n 256 -json > eval.json`)
 		return enc.Encode(rep)
 	}
 	fmt.Fprintf(stdout, "%s: %.4f ± %.4f bits/dim on %d test images (prior %.2g, decoder L_0 %.4f) in %.0fs\n",
-		filepath.Base(l.path), m, se, test.N, rep.Prior, rep.Decoder, rep.Seconds)
+		filepath.Base(l.Path), m, se, test.N, rep.Prior, rep.Decoder, rep.Seconds)
 	return nil
 }
 

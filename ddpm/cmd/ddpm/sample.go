@@ -10,20 +10,14 @@ import (
 	"github.com/diffusion-go/ddpm/ddpm/backend"
 	"github.com/diffusion-go/ddpm/ddpm/data"
 	"github.com/diffusion-go/ddpm/ddpm/train"
-	"github.com/diffusion-go/ddpm/ddpm/unet"
 	"github.com/diffusion-go/ddpm/kernel"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
-// loaded is a checkpoint ready to sample from.
+// loaded is a checkpoint ready to sample from, with the backend.
 type loaded struct {
-	path    string
-	cfg     train.Config
-	d       *ddpm.Diffusion
-	model   *unet.Model
-	ctx     *context.Context
+	*train.Trained
 	backend backends.Backend
 }
 
@@ -42,15 +36,7 @@ func load(ckpt, dir string, ema bool, stdout io.Writer) (*loaded, error) {
 		}
 		ckpt = paths[len(paths)-1]
 	}
-	cfg, ctx, err := train.LoadForSampling(ckpt, ema)
-	if err != nil {
-		return nil, err
-	}
-	d, err := cfg.Diffusion()
-	if err != nil {
-		return nil, err
-	}
-	m, err := unet.New(cfg.Model)
+	tm, err := train.LoadTrained(ckpt, ema)
 	if err != nil {
 		return nil, err
 	}
@@ -59,11 +45,7 @@ func load(ckpt, dir string, ema bool, stdout io.Writer) (*loaded, error) {
 		return nil, err
 	}
 	fmt.Fprintln(stdout, "ddpm:", backend.Describe(b))
-	return &loaded{path: ckpt, cfg: cfg, d: d, model: m, ctx: ctx, backend: b}, nil
-}
-
-func (l *loaded) sampler() *ddpm.Sampler {
-	return ddpm.NewSampler(l.backend, train.ModelContext(l.ctx), l.d, l.model.Denoise)
+	return &loaded{Trained: tm, backend: b}, nil
 }
 
 func runSample(args []string, stdout io.Writer) error {
@@ -100,9 +82,9 @@ Examples:
 	if err != nil {
 		return err
 	}
-	s := l.sampler()
+	s := l.Sampler(l.backend)
 	opts := ddpm.SampleOptions{Method: method, Eta: *eta, Steps: *steps, ClipX0: *clip, Seed: *seed}
-	size, ch := l.cfg.Model.ImageSize, l.cfg.Model.InChannels
+	size, ch := l.Config.Model.ImageSize, l.Config.Model.InChannels
 	start := time.Now()
 
 	if *interp != "" {
@@ -138,7 +120,7 @@ Examples:
 	}
 
 	if *progressive != "" {
-		opts.Capture = captureSteps(l.cfg.T)
+		opts.Capture = captureSteps(l.Config.T)
 	}
 	res, err := s.Sample([]int{*n, size, size, ch}, opts)
 	if err != nil {
@@ -148,7 +130,7 @@ Examples:
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s: %d samples (%v, steps %q, seed %d) from %s in %.1fs\n",
-		*out, *n, method, *steps, *seed, filepath.Base(l.path), time.Since(start).Seconds())
+		*out, *n, method, *steps, *seed, filepath.Base(l.Path), time.Since(start).Seconds())
 	if *progressive != "" {
 		show := min(*n, 4)
 		per := size * size * ch

@@ -16,7 +16,6 @@ import (
 	"github.com/diffusion-go/ddpm/ddpm/backend"
 	"github.com/diffusion-go/ddpm/ddpm/data"
 	"github.com/diffusion-go/ddpm/ddpm/train"
-	"github.com/diffusion-go/ddpm/ddpm/unet"
 	"github.com/diffusion-go/ddpm/kernel"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -96,20 +95,12 @@ func rateDistortion(b backends.Backend, out, runDir string, test *data.Images) e
 		return nil
 	}
 	start := time.Now()
-	cfg, ctx, err := train.LoadForSampling(ckpt, true)
-	if err != nil {
-		return err
-	}
-	d, err := cfg.Diffusion()
-	if err != nil {
-		return err
-	}
-	m, err := unet.New(cfg.Model)
+	tm, err := train.LoadTrained(ckpt, true)
 	if err != nil {
 		return err
 	}
 	x0 := tensors.FromFlatDataAndDimensions(test.Subset(16).Float(), 16, 28, 28, 1)
-	bpd, err := ddpm.CalcBPD(b, train.ModelContext(ctx), d, m.Denoise, x0, ddpm.BPDOptions{Seed: 1, ClipX0: true})
+	bpd, err := tm.BPD(b, x0, ddpm.BPDOptions{Seed: 1, ClipX0: true})
 	if err != nil {
 		return err
 	}
