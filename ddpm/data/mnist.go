@@ -84,9 +84,14 @@ func ReadIDXImages(r io.Reader) (*Images, error) {
 	if n == 0 || h == 0 || w == 0 || h*w > maxIDXElements || n > maxIDXElements/(h*w) { // No overflow: each is < 2^32.
 		return nil, fmt.Errorf("IDX images: implausible dimensions %d x %d x %d", n, h, w)
 	}
-	pix := make([]uint8, n*h*w)
-	if _, err := io.ReadFull(br, pix); err != nil {
-		return nil, fmt.Errorf("IDX images: header announces %d images of %dx%d but the data ends early: %w", n, h, w, err)
+	// Read what is there (up to what the header announces) instead of
+	// allocating what a damaged header claims.
+	pix, err := io.ReadAll(io.LimitReader(br, n*h*w))
+	if err != nil {
+		return nil, fmt.Errorf("IDX images: the data ends early or is corrupt: %w", err)
+	}
+	if int64(len(pix)) != n*h*w {
+		return nil, fmt.Errorf("IDX images: header announces %d images of %dx%d but the data ends early (%d of %d bytes)", n, h, w, len(pix), n*h*w)
 	}
 	if extra, _ := br.Read(make([]byte, 1)); extra != 0 {
 		return nil, fmt.Errorf("IDX images: data continues past the %d images the header announces", n)
@@ -112,9 +117,12 @@ func ReadIDXLabels(r io.Reader) ([]uint8, error) {
 	if n == 0 || n > maxIDXElements {
 		return nil, fmt.Errorf("IDX labels: implausible count %d", n)
 	}
-	labels := make([]uint8, n)
-	if _, err := io.ReadFull(br, labels); err != nil {
-		return nil, fmt.Errorf("IDX labels: header announces %d labels but the data ends early: %w", n, err)
+	labels, err := io.ReadAll(io.LimitReader(br, n))
+	if err != nil {
+		return nil, fmt.Errorf("IDX labels: the data ends early or is corrupt: %w", err)
+	}
+	if int64(len(labels)) != n {
+		return nil, fmt.Errorf("IDX labels: header announces %d labels but the data ends early (%d)", n, len(labels))
 	}
 	if extra, _ := br.Read(make([]byte, 1)); extra != 0 {
 		return nil, fmt.Errorf("IDX labels: data continues past the %d labels the header announces", n)
