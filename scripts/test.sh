@@ -18,10 +18,14 @@ go vet ./...
 echo "== go test, default backend (XLA CPU when its plugin is installed)"
 go test -count=1 "$@" ./...
 echo "== fuzzing the parsers of outside input, 10 s each (seeds in the targets; a failing input is saved in testdata/fuzz)"
-for target in "FuzzParsers ./ddpm/" "FuzzReadIDXImages ./ddpm/data" "FuzzReadIDXLabels ./ddpm/data" \
-  "FuzzReadCIFAR10 ./ddpm/data" "FuzzReadCheckpoint ./ddpm/train"; do
-  set -- $target
-  go test -run '^$' -fuzz "^$1\$" -fuzztime 10s "$2"
-done
+while read -r target pkg; do
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime 10s "$pkg" </dev/null
+done <<'TARGETS'
+FuzzParsers ./ddpm/
+FuzzReadIDXImages ./ddpm/data
+FuzzReadIDXLabels ./ddpm/data
+FuzzReadCIFAR10 ./ddpm/data
+FuzzReadCheckpoint ./ddpm/train
+TARGETS
 echo "== go test of the core library on the pure-Go backend"
 GOMLX_BACKEND=go:ops_sequential go test -count=1 "$@" ./ddpm/ ./ddpm/internal/... ./ddpm/unet/
