@@ -57,6 +57,9 @@ type SampleOptions struct {
 	// the predicted x_0 are kept for Result.Snapshots. With respacing, a
 	// requested t that is skipped is captured at the next visited step below it.
 	Capture []int
+	// Progress, if set, is called after each step with the number done and
+	// the number of steps.
+	Progress func(done, total int)
 }
 
 // Snapshot is the state of the reverse process at one step.
@@ -255,6 +258,9 @@ func (s *Sampler) loop(d *Diffusion, x, rng *tensors.Tensor, start int, opts Sam
 			res.Snapshots = append(res.Snapshots, Snapshot{T: d.Schedule.Timesteps[i], XT: x, PredX0: out[1]})
 		}
 		x, rng = out[0], out[2]
+		if opts.Progress != nil {
+			opts.Progress(start-i+1, start+1)
+		}
 	}
 	res.Images = x
 	return res, nil

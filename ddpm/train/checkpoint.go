@@ -79,12 +79,27 @@ type Checkpoint struct {
 // the context's creation order rebuilds the very same training graph, which
 // is what makes a resumed run bit-identical to an uninterrupted one on XLA.
 func WriteCheckpoint(dir string, h Header, vars []Var) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("checkpoint folder: %w", err)
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%s%09d%s", ckptPrefix, h.Step, ckptSuffix))
+	if err := WriteCheckpointFile(path, h, vars); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// WriteCheckpointFile writes the variables and header atomically to path
+// (a temporary file in the same folder, synced, then renamed): on any error,
+// including a full disk, a file already at path is left as it was.
+func WriteCheckpointFile(path string, h Header, vars []Var) error {
+	dir := filepath.Dir(path)
 	var payload bytes.Buffer
 	h.Tensors = nil
 	for _, v := range vars {
 		var raw []byte
 		if err := v.Value.ConstBytes(func(b []byte) { raw = slices.Clone(b) }); err != nil {
-			return "", fmt.Errorf("checkpoint: reading variable %s: %w", v.Name, err)
+			return fmt.Errorf("checkpoint: reading variable %s: %w", v.Name, err)
 		}
 		h.Tensors = append(h.Tensors, TensorEntry{Name: v.Name, Trainable: v.Trainable, DType: v.Value.DType().String(),
 			Dims: v.Value.Shape().Dimensions, Offset: int64(payload.Len()), Length: int64(len(raw))})
@@ -94,20 +109,16 @@ func WriteCheckpoint(dir string, h Header, vars []Var) (string, error) {
 	h.PayloadSHA256 = hex.EncodeToString(sum[:])
 	header, err := json.Marshal(h)
 	if err != nil {
-		return "", err
+		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("checkpoint folder: %w", err)
-	}
-	path := filepath.Join(dir, fmt.Sprintf("%s%09d%s", ckptPrefix, h.Step, ckptSuffix))
-	tmp, err := os.CreateTemp(dir, ".ckpt-*.tmp")
+	tmp, err := createTemp(dir, ".ckpt-*.tmp")
 	if err != nil {
-		return "", fmt.Errorf("writing checkpoint: %w", err)
+		return fmt.Errorf("writing checkpoint %s: %w", path, err)
 	}
-	fail := func(err error) (string, error) {
+	fail := func(err error) error {
 		tmp.Close()
 		os.Remove(tmp.Name())
-		return "", fmt.Errorf("writing checkpoint %s: %w", path, err)
+		return fmt.Errorf("writing checkpoint %s: %w", path, err)
 	}
 	w := bufio.NewWriterSize(tmp, 1<<20)
 	w.WriteString(ckptMagic)
@@ -126,14 +137,26 @@ func WriteCheckpoint(dir string, h Header, vars []Var) (string, error) {
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		os.Remove(tmp.Name())
-		return "", fmt.Errorf("writing checkpoint %s: %w", path, err)
+		return fmt.Errorf("writing checkpoint %s: %w", path, err)
 	}
 	if d, err := os.Open(dir); err == nil { // Make the rename durable.
 		_ = d.Sync()
 		d.Close()
 	}
-	return path, nil
+	return nil
 }
+
+// tempFile is what a checkpoint is written through; tests substitute one
+// that fails as a full disk does.
+type tempFile interface {
+	io.Writer
+	Name() string
+	Sync() error
+	Close() error
+}
+
+// createTemp creates the temporary file of a checkpoint write.
+var createTemp = func(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
 
 // ReadCheckpoint loads and verifies a checkpoint file.
 func ReadCheckpoint(path string) (*Checkpoint, error) {

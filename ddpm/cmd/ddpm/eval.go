@@ -5,54 +5,108 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/diffusion-go/ddpm/ddpm"
 	"github.com/diffusion-go/ddpm/ddpm/data"
+	"github.com/diffusion-go/ddpm/ddpm/eval"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 // evalReport is the JSON output of ddpm eval.
 type evalReport struct {
-	Checkpoint  string    `json:"checkpoint"`
-	Step        int64     `json:"step"`
+	Checkpoint string         `json:"checkpoint"`
+	Step       int64          `json:"step"`
+	Backend    string         `json:"backend"`
+	EMA        bool           `json:"ema"`
+	BPD        *bpdReport     `json:"bpd,omitempty"`
+	Quality    *qualityReport `json:"sample_quality,omitempty"`
+}
+
+// bpdReport is the likelihood part of the report.
+type bpdReport struct {
 	Images      int       `json:"images"`
 	BitsPerDim  float64   `json:"bits_per_dim"`
-	StdErr      float64   `json:"bits_per_dim_stderr"`
-	Prior       float64   `json:"prior_bits_per_dim"`
-	Decoder     float64   `json:"decoder_bits_per_dim"` // L_0
-	TermsPerT   []float64 `json:"vb_terms_per_t"`       // mean L_t, t = 0..T-1
-	MSEPerT     []float64 `json:"eps_mse_per_t"`
-	X0MSEPerT   []float64 `json:"x0_mse_per_t"`
+	StdErr      float64   `json:"bits_per_dim_stderr"`            // Standard error over images (and, with strata, timesteps).
+	Strata      int       `json:"strata"`                         // 0: the full chain of T terms.
+	Prior       float64   `json:"prior_bits_per_dim"`             // L_T
+	Decoder     float64   `json:"decoder_bits_per_dim,omitempty"` // L_0
+	TermsPerT   []float64 `json:"vb_terms_per_t,omitempty"`       // mean L_t, t = 0..T-1 (full chain only)
+	MSEPerT     []float64 `json:"eps_mse_per_t,omitempty"`
+	X0MSEPerT   []float64 `json:"x0_mse_per_t,omitempty"`
 	Seconds     float64   `json:"seconds"`
-	Backend     string    `json:"backend"`
-	EMA         bool      `json:"ema"`
 	ClipX0      bool      `json:"clip_x0"`
 	Description string    `json:"description"`
 }
 
-func runEval(args []string, stdout io.Writer) error {
-	fs := newFlagSet("eval", `Evaluates a checkpoint: the full-chain variational bound in bits/dim on test
-images (T denoiser passes per batch), with every per-timestep term.
+// qualityReport is the sample-quality part of the report.
+type qualityReport struct {
+	Classifier         string       `json:"classifier"`
+	ClassifierAccuracy float64      `json:"classifier_test_accuracy"`
+	Sampler            string       `json:"sampler"`
+	SampleSeconds      float64      `json:"sample_seconds"`
+	Samples            eval.Quality `json:"samples"`
+	Baselines          *baselines   `json:"baselines,omitempty"`
+	Description        string       `json:"description"`
+}
 
-Example: ddpm eval -dir runs/mnist -n 256 -json > eval.json`)
+type baselines struct {
+	TrainVsTest eval.Quality `json:"train_vs_test"` // As many training images as samples.
+	Noise       eval.Quality `json:"uniform_noise"` // As many images of uniform noise.
+}
+
+func runEval(args []string, stdout io.Writer) error {
+	fs := newFlagSet("eval", `Evaluates a checkpoint (EMA weights unless -raw).
+
+Likelihood: the variational bound in bits/dim on test images, either the full
+chain (T denoiser passes per batch, with every per-timestep term) or, with
+-strata K, an unbiased estimate from K+1 passes with its standard error.
+
+Sample quality (-samples N): N samples are drawn and compared with the test
+set in the feature space of an MNIST classifier (train it once with
+ddpm classifier): Frechet distance to the statistics of all 10,000 test
+digits, precision and recall (k = 3) against N test digits, and the
+classifier's label entropies and score. -baselines adds the same numbers for
+N real training digits (near the best possible) and N noise images.
+
+Examples:
+  ddpm eval -dir runs/mnist -n 256 -json > eval.json
+  ddpm eval -dir runs/mnist -strata 20 -n 1024
+  ddpm eval -dir runs/mnist -bpd=false -samples 256 -baselines`)
 	dir := fs.String("dir", "", "run folder: its newest checkpoint is used")
 	ckpt := fs.String("ckpt", "", "checkpoint file (instead of -dir)")
-	n := fs.Int("n", 256, "number of test images")
+	doBPD := fs.Bool("bpd", true, "measure bits/dim")
+	n := fs.Int("n", 256, "number of test images for bits/dim")
+	strata := fs.Int("strata", 0, "estimate bits/dim from this many timestep strata instead of all T terms (0: full chain)")
 	batch := fs.Int("batch", 128, "images per batch")
-	seed := fs.Int64("seed", 1, "seed of the noise draws")
+	seed := fs.Int64("seed", 1, "seed of the noise draws and of the samples")
 	raw := fs.Bool("raw", false, "use the raw weights instead of their EMA")
-	clip := fs.Bool("clip", true, "clip the predicted x_0 to [-1, 1] (as improved-diffusion evaluates)")
+	clip := fs.Bool("clip", true, "clip the predicted x_0 to [-1, 1] (as improved-diffusion evaluates, and when sampling)")
 	asJSON := fs.Bool("json", false, "print the full report as JSON")
 	dataset := fs.String("data", "mnist", `test data: "mnist" (the 10,000 test digits), "cifar10" (the test batch in -data-dir), or "folder:PATH"`)
 	dataDir := fs.String("data-dir", defaultDataDir(), "folder of downloaded datasets")
+	samples := fs.Int("samples", 0, "draw this many samples and measure their quality (0: none)")
+	var method ddpm.Method
+	fs.Var(&method, "method", "sampler for -samples: ddpm (ancestral, default) or ddim")
+	steps := fs.String("steps", "", `respaced sampling steps: "" all T, "50" 50 evenly spaced, "ddim50" DDIM's strided 50`)
+	eta := fs.Float64("eta", 0, "DDIM's eta")
+	classifierPath := fs.String("classifier", defaultClassifier, "MNIST classifier for the sample-quality features")
+	withBaselines := fs.Bool("baselines", false, "also measure real training digits and noise (with -samples)")
+	grid := fs.String("grid", "", "write the first 64 samples as a PNG grid")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *n < 1 || *batch < 1 {
-		return fmt.Errorf("-n and -batch must be positive")
+	if *n < 2 || *batch < 1 || *strata < 0 || *samples < 0 {
+		return fmt.Errorf("-n must be at least 2 (for a standard error), -batch positive, -strata and -samples not negative")
+	}
+	if !*doBPD && *samples == 0 {
+		return fmt.Errorf("nothing to measure: -bpd=false and no -samples")
+	}
+	if *withBaselines && *samples == 0 {
+		return fmt.Errorf("-baselines needs -samples N (the baselines use N images)")
 	}
 	info := io.Writer(stdout)
 	if *asJSON {
@@ -62,61 +116,222 @@ Example: ddpm eval -dir runs/mnist -n 256 -json > eval.json`)
 	if err != nil {
 		return err
 	}
+	var classifier *eval.Classifier
+	if *samples > 0 { // Fail before the long part if the classifier is missing.
+		if classifier, err = eval.LoadClassifier(l.backend, *classifierPath); err != nil {
+			return fmt.Errorf("sample quality needs the classifier: %w", err)
+		}
+		m := l.Config.Model
+		if cc := classifier.Config; cc.ImageSize != m.ImageSize || cc.Channels != m.InChannels {
+			return fmt.Errorf("the classifier %s takes %dx%dx%d images but the model makes %dx%dx%d (sample quality is measured for MNIST-shaped models)",
+				*classifierPath, cc.ImageSize, cc.ImageSize, cc.Channels, m.ImageSize, m.ImageSize, m.InChannels)
+		}
+		if *samples <= eval.PrecisionRecallK {
+			return fmt.Errorf("-samples %d: precision and recall need more than %d", *samples, eval.PrecisionRecallK)
+		}
+	}
 	test, err := loadData(*dataset, data.Test, l.Config.Model, *dataDir, false, info)
 	if err != nil {
 		return err
 	}
-	test = test.Subset(*n)
+	rep := evalReport{Checkpoint: l.Path, Step: stepOf(l.Path), Backend: l.backend.Name(), EMA: !*raw}
+	if *doBPD {
+		if rep.BPD, err = evalBPD(l, test.Subset(*n), *batch, *strata, *seed, *clip); err != nil {
+			return err
+		}
+		rep.BPD.Description = "variational bound on the negative log-likelihood of the test images (" + *dataset + "), bits per dimension"
+	}
+	if *samples > 0 {
+		opts := ddpm.SampleOptions{Method: method, Eta: *eta, Steps: *steps, ClipX0: *clip, Seed: *seed}
+		trainSet := func() (*data.Images, error) {
+			return loadData(*dataset, data.Train, l.Config.Model, *dataDir, false, info)
+		}
+		if !*withBaselines {
+			trainSet = nil
+		}
+		if rep.Quality, err = evalQuality(l, classifier, test, *samples, *batch, opts, trainSet, *grid); err != nil {
+			return err
+		}
+		rep.Quality.Classifier = *classifierPath
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	if b := rep.BPD; b != nil {
+		how := "full chain"
+		if b.Strata > 0 {
+			how = fmt.Sprintf("estimate from %d strata", b.Strata)
+		}
+		if b.Strata == 0 {
+			how += fmt.Sprintf(", decoder L_0 %.4f", b.Decoder)
+		}
+		fmt.Fprintf(stdout, "%s: %.4f ± %.4f bits/dim on %d test images (%s; prior %.2g) in %.0fs\n",
+			filepath.Base(l.Path), b.BitsPerDim, b.StdErr, b.Images, how, b.Prior, b.Seconds)
+	}
+	if q := rep.Quality; q != nil {
+		fmt.Fprintf(stdout, "sample quality of %d samples (%s, %.0fs) in the features of %s (test accuracy %.2f%%):\n",
+			q.Samples.N, q.Sampler, q.SampleSeconds, q.Classifier, 100*q.ClassifierAccuracy)
+		fmt.Fprintf(stdout, "  %-22s %10s %9s %7s %9s %9s\n", "", "Frechet", "precision", "recall", "H(y|x)", "score")
+		row := func(name string, r eval.Quality) {
+			fmt.Fprintf(stdout, "  %-22s %10.3f %9.3f %7.3f %9.3f %9.2f\n", name, r.Frechet, r.Precision, r.Recall, r.Labels.Entropy, r.Labels.Score)
+		}
+		row("samples", q.Samples)
+		if q.Baselines != nil {
+			row("real training digits", q.Baselines.TrainVsTest)
+			row("uniform noise", q.Baselines.Noise)
+		}
+	}
+	return nil
+}
+
+// evalBPD measures the variational bound on test (the full chain, or the
+// stratified estimate).
+func evalBPD(l *loaded, test *data.Images, batch, strata int, seed int64, clip bool) (*bpdReport, error) {
 	start := time.Now()
 	var totals, priors, vb0 []float64
 	T := l.Config.T
 	sumVB, sumMSE, sumX0 := make([]float64, T), make([]float64, T), make([]float64, T)
 	per := test.H * test.W * test.C
 	all := test.Float()
-	for b0 := 0; b0 < test.N; b0 += *batch {
-		b1 := min(b0+*batch, test.N)
+	for b0 := 0; b0 < test.N; b0 += batch {
+		b1 := min(b0+batch, test.N)
 		x0 := tensors.FromFlatDataAndDimensions(all[b0*per:b1*per], b1-b0, test.H, test.W, test.C)
 		res, err := l.BPD(l.backend, x0, ddpm.BPDOptions{
-			Seed: *seed + int64(b0), ClipX0: *clip,
+			Seed: seed + int64(b0), ClipX0: clip, Strata: strata,
 			Progress: func(done, total int) {
 				if done%100 == 0 || done == total {
-					fmt.Fprintf(os.Stderr, "\reval: images %d-%d of %d, timestep %d/%d", b0+1, b1, test.N, done, total)
+					fmt.Fprintf(os.Stderr, "\reval: images %d-%d of %d, pass %d/%d", b0+1, b1, test.N, done, total)
 				}
 			},
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		totals = append(totals, res.Total...)
 		priors = append(priors, res.Prior...)
-		vb0 = append(vb0, res.VB[0]...)
-		for t := range T {
-			for i := range res.VB[t] {
-				sumVB[t] += res.VB[t][i]
-				sumMSE[t] += res.MSE[t][i]
-				sumX0[t] += res.X0MSE[t][i]
+		if strata == 0 {
+			vb0 = append(vb0, res.VB[0]...)
+			for t := range T {
+				for i := range res.VB[t] {
+					sumVB[t] += res.VB[t][i]
+					sumMSE[t] += res.MSE[t][i]
+					sumX0[t] += res.X0MSE[t][i]
+				}
 			}
 		}
 	}
 	fmt.Fprintln(os.Stderr)
 	m, se := meanStdErr(totals)
-	for t := range T {
-		sumVB[t] /= float64(test.N)
-		sumMSE[t] /= float64(test.N)
-		sumX0[t] /= float64(test.N)
+	rep := &bpdReport{Images: test.N, BitsPerDim: m, StdErr: se, Strata: strata, Prior: mean(priors),
+		Seconds: time.Since(start).Seconds(), ClipX0: clip}
+	if strata == 0 {
+		for t := range T {
+			sumVB[t] /= float64(test.N)
+			sumMSE[t] /= float64(test.N)
+			sumX0[t] /= float64(test.N)
+		}
+		rep.Decoder, rep.TermsPerT, rep.MSEPerT, rep.X0MSEPerT = mean(vb0), sumVB, sumMSE, sumX0
 	}
-	rep := evalReport{Checkpoint: l.Path, Step: stepOf(l.Path), Images: test.N, BitsPerDim: m, StdErr: se,
-		Prior: mean(priors), Decoder: mean(vb0), TermsPerT: sumVB, MSEPerT: sumMSE, X0MSEPerT: sumX0,
-		Seconds: time.Since(start).Seconds(), Backend: l.backend.Name(), EMA: !*raw, ClipX0: *clip,
-		Description: "variational bound on the negative log-likelihood of the test images (" + *dataset + "), bits per dimension"}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+	return rep, nil
+}
+
+// evalQuality draws samples and measures them (and optionally the
+// baselines) against the test set in the classifier's features.
+func evalQuality(l *loaded, c *eval.Classifier, test *data.Images, n, batch int, opts ddpm.SampleOptions, trainSet func() (*data.Images, error), grid string) (*qualityReport, error) {
+	refPred, err := c.Predict(test)
+	if err != nil {
+		return nil, err
 	}
-	fmt.Fprintf(stdout, "%s: %.4f ± %.4f bits/dim on %d test images (prior %.2g, decoder L_0 %.4f) in %.0fs\n",
-		filepath.Base(l.Path), m, se, test.N, rep.Prior, rep.Decoder, rep.Seconds)
-	return nil
+	ref, err := eval.NewReference(refPred.Features, refPred.N, refPred.Dim, n)
+	if err != nil {
+		return nil, err
+	}
+	if ref.N < n {
+		return nil, fmt.Errorf("-samples %d: the test set has only %d images for precision and recall", n, ref.N)
+	}
+	size, ch := l.Config.Model.ImageSize, l.Config.Model.InChannels
+	per := size * size * ch
+	s := l.Sampler(l.backend)
+	start := time.Now()
+	pixels := make([]float32, 0, n*per)
+	for b0 := 0; b0 < n; b0 += batch {
+		b := min(batch, n-b0)
+		o := opts
+		o.Seed = opts.Seed + int64(b0)
+		o.Progress = func(done, total int) {
+			if done%50 == 0 || done == total {
+				fmt.Fprintf(os.Stderr, "\reval: samples %d-%d of %d, step %d/%d", b0+1, b0+b, n, done, total)
+			}
+		}
+		res, err := s.Sample([]int{b, size, size, ch}, o)
+		if err != nil {
+			return nil, err
+		}
+		pixels = append(pixels, floats(res.Images)...)
+	}
+	fmt.Fprintln(os.Stderr)
+	sampleSeconds := time.Since(start).Seconds()
+	eval.Quantize(pixels)
+	if grid != "" {
+		k := min(n, 64)
+		if err := writeGrid(grid, pixels[:k*per], k, size, ch, 8, 2); err != nil {
+			return nil, err
+		}
+	}
+	pred, err := c.PredictFloat(pixels, n)
+	if err != nil {
+		return nil, err
+	}
+	q := &qualityReport{ClassifierAccuracy: c.Config.TestAccuracy, SampleSeconds: sampleSeconds,
+		Sampler:     samplerName(opts, l.Config.T),
+		Description: "samples against the test set in the features of an MNIST classifier: Frechet distance to all test digits' statistics (lower is better); precision and recall, k=3, against as many test digits (higher is better); mean entropy of p(y|x) in nats (lower: more recognisable) and exp(H(y) - H(y|x)), between 1 and 10 (higher is better)"}
+	if q.Samples, err = ref.Compare(pred); err != nil {
+		return nil, err
+	}
+	if trainSet != nil {
+		real, err := trainSet()
+		if err != nil {
+			return nil, err
+		}
+		if real.N < n {
+			return nil, fmt.Errorf("-baselines: the training set has only %d images, fewer than -samples %d", real.N, n)
+		}
+		q.Baselines = &baselines{}
+		tp, err := c.Predict(real.Subset(n))
+		if err != nil {
+			return nil, err
+		}
+		if q.Baselines.TrainVsTest, err = ref.Compare(tp); err != nil {
+			return nil, err
+		}
+		rng := rand.New(rand.NewPCG(uint64(opts.Seed), 0x401))
+		noise := make([]float32, n*per)
+		for i := range noise {
+			noise[i] = float32(rng.IntN(256))/127.5 - 1
+		}
+		np, err := c.PredictFloat(noise, n)
+		if err != nil {
+			return nil, err
+		}
+		if q.Baselines.Noise, err = ref.Compare(np); err != nil {
+			return nil, err
+		}
+	}
+	return q, nil
+}
+
+func samplerName(o ddpm.SampleOptions, T int) string {
+	steps := o.Steps
+	if steps == "" {
+		steps = fmt.Sprint(T)
+	}
+	name := fmt.Sprintf("%v, %s steps", o.Method, steps)
+	if o.Method == ddpm.DDIM {
+		name += fmt.Sprintf(", eta %g", o.Eta)
+	}
+	return name
 }
 
 func stepOf(path string) int64 {

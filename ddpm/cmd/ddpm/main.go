@@ -3,7 +3,8 @@
 //	ddpm info                                   which backend runs the graphs
 //	ddpm train  -preset mnist -dir runs/mnist   train (resumes if the folder has a checkpoint)
 //	ddpm sample -dir runs/mnist -out grid.png   sample a PNG grid from the newest checkpoint
-//	ddpm eval   -dir runs/mnist -json           bits/dim on the test set
+//	ddpm eval   -dir runs/mnist -json           bits/dim on the test set, sample quality
+//	ddpm classifier                             the feature network of the sample-quality metrics
 //
 // Run "ddpm <command> -h" for the flags of a command.
 package main
@@ -26,14 +27,15 @@ var commands = []command{
 	{"info", "print the backend (XLA plugin or pure Go), its version and devices", runInfo},
 	{"train", "train a U-Net on MNIST (or an image folder); resumes from the run folder", runTrain},
 	{"sample", "draw samples from a checkpoint: a grid, a progressive strip, an interpolation", runSample},
-	{"eval", "evaluate a checkpoint: bits/dim on the test set (JSON with -json)", runEval},
+	{"eval", "evaluate a checkpoint: bits/dim and sample quality (JSON with -json)", runEval},
+	{"classifier", "train the MNIST classifier behind the sample-quality metrics", runClassifier},
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "ddpm: denoising diffusion probabilistic models (Ho, Jain & Abbeel 2020) on GoMLX")
 	fmt.Fprintln(w, "\nUsage: ddpm <command> [flags]\n\nCommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-7s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'ddpm <command> -h' for a command's flags. GOMLX_BACKEND overrides the backend choice.")
 }

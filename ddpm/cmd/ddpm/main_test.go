@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
@@ -9,6 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/diffusion-go/ddpm/ddpm/backend"
+	"github.com/diffusion-go/ddpm/ddpm/data"
+	"github.com/diffusion-go/ddpm/ddpm/eval"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -90,6 +95,41 @@ func TestTrainSampleRoundTrip(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, `"bits_per_dim"`) {
 		t.Fatalf("eval: exit %d\n%s\n%s", code, stdout, stderr)
 	}
+	code, stdout, stderr = runCLI("eval", "-dir", run, "-data", "folder:"+imgs, "-n", "4", "-strata", "3")
+	if code != 0 || !strings.Contains(stdout, "estimate from 3 strata") {
+		t.Fatalf("eval -strata: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+
+	// Sample quality, in the features of a classifier of the folder's images.
+	folder, err := data.LoadFolder(imgs, 8, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folder.Labels = []uint8{0, 1, 0, 1, 0, 1}
+	ccfg := eval.DefaultClassifierConfig()
+	ccfg.ImageSize, ccfg.Classes, ccfg.Features, ccfg.Epochs, ccfg.BatchSize = 8, 2, 4, 1, 2
+	c, err := eval.TrainClassifier(backend.MustNew(), ccfg, folder, folder, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpath := filepath.Join(t.TempDir(), "c.ddpm")
+	if err := c.Save(cpath); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI("eval", "-dir", run, "-data", "folder:"+imgs, "-bpd=false", "-samples", "5", "-steps", "5",
+		"-classifier", cpath, "-baselines", "-json")
+	var rep evalReport
+	if code != 0 || json.Unmarshal([]byte(stdout), &rep) != nil || rep.Quality == nil || rep.Quality.Baselines == nil {
+		t.Fatalf("eval -samples: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if q := rep.Quality.Baselines.TrainVsTest; q.Precision != 1 || q.Recall != 1 {
+		t.Errorf("the folder against itself: %+v, want precision and recall 1", q)
+	}
+	code, _, stderr = runCLI("eval", "-dir", run, "-data", "folder:"+imgs, "-samples", "5", "-classifier", filepath.Join(run, "none.ddpm"))
+	if code == 0 || !strings.Contains(stderr, "needs the classifier") {
+		t.Errorf("missing classifier: exit %d, %s", code, stderr)
+	}
+
 	out := filepath.Join(t.TempDir(), "grid.png")
 	code, stdout, stderr = runCLI("sample", "-dir", run, "-n", "4", "-steps", "10", "-out", out)
 	if code != 0 {

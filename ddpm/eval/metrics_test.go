@@ -1,0 +1,157 @@
+package eval
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func gaussianCloud(rng *rand.Rand, n, dim int, centre, scale float64) []float64 {
+	x := make([]float64, n*dim)
+	for i := range x {
+		x[i] = centre + scale*rng.NormFloat64()
+	}
+	return x
+}
+
+func TestPrecisionRecallIdenticalSets(t *testing.T) {
+	x := gaussianCloud(rand.New(rand.NewPCG(1, 2)), 200, 5, 0, 1)
+	p, r, err := PrecisionRecall(x, 200, x, 200, 5, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p != 1 || r != 1 {
+		t.Fatalf("identical sets: precision %v, recall %v; want 1, 1", p, r)
+	}
+}
+
+func TestPrecisionRecallDisjointSets(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	a := gaussianCloud(rng, 100, 4, 0, 1)
+	b := gaussianCloud(rng, 100, 4, 100, 1)
+	p, r, err := PrecisionRecall(a, 100, b, 100, 4, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p != 0 || r != 0 {
+		t.Fatalf("far-apart sets: precision %v, recall %v; want 0, 0", p, r)
+	}
+}
+
+// A generator that reproduces only one of two modes of the data: its samples
+// all look real (precision near 1) but cover half of the data (recall near
+// 1/2). Swapping the roles swaps the numbers.
+func TestPrecisionRecallModeDropping(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const n, dim = 400, 2
+	real := append(gaussianCloud(rng, n/2, dim, 0, 1), gaussianCloud(rng, n/2, dim, 50, 1)...)
+	fake := gaussianCloud(rng, n, dim, 0, 1)
+	p, r, err := PrecisionRecall(real, n, fake, n, dim, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p < 0.95 || math.Abs(r-0.5) > 0.05 {
+		t.Fatalf("one mode of two: precision %.3f (want ~1), recall %.3f (want ~0.5)", p, r)
+	}
+	p2, r2, _ := PrecisionRecall(fake, n, real, n, dim, 3)
+	if p2 != r || r2 != p {
+		t.Fatalf("swapping the sets should swap precision and recall: (%v, %v) vs (%v, %v)", p, r, p2, r2)
+	}
+}
+
+func TestPrecisionRecallRejectsBadInput(t *testing.T) {
+	x := make([]float64, 6)
+	if _, _, err := PrecisionRecall(x, 3, x, 3, 2, 3); err == nil {
+		t.Error("3 vectors with k=3: want an error")
+	}
+	if _, _, err := PrecisionRecall(x, 4, x, 3, 2, 1); err == nil {
+		t.Error("length mismatch: want an error")
+	}
+}
+
+func TestLabelStatsClosedForms(t *testing.T) {
+	const classes = 10
+	oneHot := func(n int, class func(i int) int) []float64 {
+		p := make([]float64, n*classes)
+		for i := range n {
+			p[i*classes+class(i)] = 1
+		}
+		return p
+	}
+	cases := []struct {
+		name                     string
+		probs                    []float64
+		entropy, marginal, score float64
+	}{
+		{"confident and balanced", oneHot(100, func(i int) int { return i % classes }), 0, math.Log(classes), classes},
+		{"confident, one class", oneHot(100, func(int) int { return 3 }), 0, 0, 1},
+		{"unsure", func() []float64 {
+			p := make([]float64, 50*classes)
+			for i := range p {
+				p[i] = 1.0 / classes
+			}
+			return p
+		}(), math.Log(classes), math.Log(classes), 1},
+		{"two classes, half sure", func() []float64 {
+			p := make([]float64, 2*classes)
+			p[0], p[1] = 0.5, 0.5 // Row 0 unsure between 0 and 1,
+			p[classes+1] = 1      // row 1 sure of 1: p(y) = (1/4, 3/4).
+			return p
+		}(), math.Log(2) / 2, -(0.25*math.Log(0.25) + 0.75*math.Log(0.75)), math.Exp(-(0.25*math.Log(0.25) + 0.75*math.Log(0.75)) - math.Log(2)/2)},
+	}
+	for _, c := range cases {
+		n := len(c.probs) / classes
+		st, err := Labels(c.probs, n, classes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(st.Entropy-c.entropy) > 1e-12 || math.Abs(st.MarginalEntropy-c.marginal) > 1e-12 || math.Abs(st.Score-c.score) > 1e-9 {
+			t.Errorf("%s: entropy %v, marginal %v, score %v; want %v, %v, %v", c.name, st.Entropy, st.MarginalEntropy, st.Score, c.entropy, c.marginal, c.score)
+		}
+		sum := 0.0
+		for _, h := range st.Histogram {
+			sum += h
+		}
+		if math.Abs(sum-1) > 1e-12 {
+			t.Errorf("%s: histogram sums to %v", c.name, sum)
+		}
+	}
+	if _, err := Labels([]float64{math.NaN(), 1}, 1, 2); err == nil {
+		t.Error("NaN probability: want an error")
+	}
+}
+
+// Compare against the reference: a sample of the same distribution scores a
+// small distance and precision/recall near 1; a shifted one a larger
+// distance and lower precision and recall.
+func TestReferenceCompare(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const dim, classes = 3, 2
+	ref, err := NewReference(gaussianCloud(rng, 2000, dim, 0, 1), 2000, dim, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probs := make([]float64, 300*classes)
+	for i := range 300 {
+		probs[i*classes+i%2] = 1
+	}
+	same, err := ref.Compare(&Predictions{N: 300, Classes: classes, Dim: dim, Features: gaussianCloud(rng, 300, dim, 0, 1), Probs: probs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shifted, err := ref.Compare(&Predictions{N: 300, Classes: classes, Dim: dim, Features: gaussianCloud(rng, 300, dim, 1.5, 1), Probs: probs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// E[FD] for a same-distribution sample of 300 in 3 dims is about
+	// dim/n + small covariance noise: well under 0.1. The shift adds 3*1.5^2.
+	if same.Frechet > 0.1 || math.Abs(shifted.Frechet-6.75) > 1 {
+		t.Errorf("Frechet distance: same %v (want < 0.1), shifted %v (want ~6.75)", same.Frechet, shifted.Frechet)
+	}
+	if same.Precision < 0.9 || same.Recall < 0.9 || shifted.Precision > same.Precision-0.2 || shifted.Recall > same.Recall-0.2 {
+		t.Errorf("precision/recall: same (%v, %v), shifted (%v, %v)", same.Precision, same.Recall, shifted.Precision, shifted.Recall)
+	}
+	if math.Abs(same.Labels.Score-2) > 1e-9 {
+		t.Errorf("label score %v, want 2", same.Labels.Score)
+	}
+}
