@@ -97,10 +97,15 @@ type Schedule struct {
 	Timesteps []int
 }
 
+// MaxT bounds the number of diffusion steps (the paper uses 1000; 4000 is
+// the most in common use), so that a mistyped T is an error, not an
+// allocation that exhausts memory.
+const MaxT = 1 << 20
+
 // NewSchedule returns the named schedule with T steps.
 func NewSchedule(kind BetaSchedule, T int) (*Schedule, error) {
-	if T < 1 {
-		return nil, fmt.Errorf("number of diffusion steps T=%d: must be at least 1", T)
+	if T < 1 || T > MaxT {
+		return nil, fmt.Errorf("number of diffusion steps T=%d: must lie in [1, %d]", T, MaxT)
 	}
 	betas := make([]float64, T)
 	switch kind {

@@ -17,7 +17,7 @@ fi
 go vet ./...
 echo "== go test, default backend (XLA CPU when its plugin is installed)"
 go test -count=1 "$@" ./...
-echo "== fuzzing the parsers of outside input, 10 s each (seeds in the targets; a failing input is saved in testdata/fuzz)"
+echo "== fuzzing the parsers of outside input, 10 s each (seeds in the targets and in testdata/fuzz; a failing input is saved there)"
 while read -r target pkg; do
   go test -run '^$' -fuzz "^${target}\$" -fuzztime 10s "$pkg" </dev/null
 done <<'TARGETS'
@@ -26,6 +26,8 @@ FuzzReadIDXImages ./ddpm/data
 FuzzReadIDXLabels ./ddpm/data
 FuzzReadCIFAR10 ./ddpm/data
 FuzzReadCheckpoint ./ddpm/train
+FuzzDecodeImage ./ddpm/data
+FuzzTrainFlags ./ddpm/cmd/ddpm
 TARGETS
 echo "== go test of the core library on the pure-Go backend"
 GOMLX_BACKEND=go:ops_sequential go test -count=1 "$@" ./ddpm/ ./ddpm/internal/... ./ddpm/unet/

@@ -1,11 +1,14 @@
 package data
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	_ "image/jpeg" // Registers the JPEG decoder.
 	_ "image/png"  // Registers the PNG decoder.
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -41,36 +44,70 @@ func LoadFolder(dir string, size, channels int) (*Images, error) {
 		return nil, fmt.Errorf("image folder %s has no .png, .jpg or .jpeg files", dir)
 	}
 	im := &Images{N: len(names), H: size, W: size, C: channels, Pixels: make([]uint8, 0, len(names)*size*size*channels)}
-	dst := image.NewRGBA(image.Rect(0, 0, size, size))
 	for _, name := range names {
 		path := filepath.Join(dir, name)
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, err
 		}
-		src, _, err := image.Decode(f)
+		px, err := DecodeImage(f, size, channels)
 		f.Close()
 		if err != nil {
 			return nil, fmt.Errorf("image folder: %s: %w", path, err)
 		}
-		b := src.Bounds()
-		side := min(b.Dx(), b.Dy())
-		if side < 1 {
-			return nil, fmt.Errorf("image folder: %s is empty", path)
-		}
-		origin := image.Pt(b.Min.X+(b.Dx()-side)/2, b.Min.Y+(b.Dy()-side)/2)
-		crop := image.Rectangle{Min: origin, Max: origin.Add(image.Pt(side, side))}
-		draw.CatmullRom.Scale(dst, dst.Bounds(), src, crop, draw.Src, nil)
-		for y := range size {
-			for x := range size {
-				c := dst.RGBAAt(x, y)
-				if channels == 1 {
-					im.Pixels = append(im.Pixels, color.GrayModel.Convert(c).(color.Gray).Y)
-				} else {
-					im.Pixels = append(im.Pixels, c.R, c.G, c.B)
-				}
+		im.Pixels = append(im.Pixels, px...)
+	}
+	return im, nil
+}
+
+// MaxImagePixels bounds the width x height an image file may declare: a
+// damaged or hostile header cannot make the decoder allocate gigabytes.
+const MaxImagePixels = 1 << 26
+
+// DecodeImage decodes one PNG or JPEG image, centre-crops it to a square,
+// resizes it to size x size (Catmull-Rom) and returns its pixels with 1
+// (grey) or 3 (RGB) channels, row-major.
+func DecodeImage(r io.Reader, size, channels int) ([]uint8, error) {
+	if size < 1 || size > 4096 || (channels != 1 && channels != 3) {
+		return nil, fmt.Errorf("decoding to %dx%d with %d channels: size must lie in [1, 4096], channels be 1 or 3", size, size, channels)
+	}
+	raw, err := io.ReadAll(io.LimitReader(r, 1<<30))
+	if err != nil {
+		return nil, err
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Width < 1 || cfg.Height < 1 {
+		return nil, fmt.Errorf("image is empty (%dx%d)", cfg.Width, cfg.Height)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > MaxImagePixels {
+		return nil, fmt.Errorf("image of %dx%d pixels is larger than the %d pixels allowed", cfg.Width, cfg.Height, MaxImagePixels)
+	}
+	src, _, err := image.Decode(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	b := src.Bounds()
+	side := min(b.Dx(), b.Dy())
+	if side < 1 {
+		return nil, errors.New("image is empty")
+	}
+	origin := image.Pt(b.Min.X+(b.Dx()-side)/2, b.Min.Y+(b.Dy()-side)/2)
+	crop := image.Rectangle{Min: origin, Max: origin.Add(image.Pt(side, side))}
+	dst := image.NewRGBA(image.Rect(0, 0, size, size))
+	draw.CatmullRom.Scale(dst, dst.Bounds(), src, crop, draw.Src, nil)
+	out := make([]uint8, 0, size*size*channels)
+	for y := range size {
+		for x := range size {
+			c := dst.RGBAAt(x, y)
+			if channels == 1 {
+				out = append(out, color.GrayModel.Convert(c).(color.Gray).Y)
+			} else {
+				out = append(out, c.R, c.G, c.B)
 			}
 		}
 	}
-	return im, nil
+	return out, nil
 }

@@ -2,6 +2,13 @@ package data
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"strings"
 	"testing"
 )
 
@@ -47,4 +54,47 @@ func FuzzReadCIFAR10(f *testing.F) {
 			t.Fatalf("inconsistent result for %d bytes", len(b))
 		}
 	})
+}
+
+func FuzzDecodeImage(f *testing.F) {
+	grey := image.NewGray(image.Rect(0, 0, 5, 3))
+	grey.SetGray(1, 1, color.Gray{200})
+	rgb := image.NewRGBA(image.Rect(0, 0, 4, 4))
+	rgb.Set(2, 2, color.RGBA{255, 0, 0, 255})
+	var p1, p2, j bytes.Buffer
+	_ = png.Encode(&p1, grey)
+	_ = png.Encode(&p2, rgb)
+	_ = jpeg.Encode(&j, rgb, nil)
+	f.Add(p1.Bytes(), 8)
+	f.Add(p2.Bytes(), 3)
+	f.Add(j.Bytes(), 28)
+	f.Add(p1.Bytes()[:30], 8)
+	f.Add(hugePNG(), 8)
+	f.Fuzz(func(t *testing.T, b []byte, size int) {
+		size = 1 + (size&0x7fffffff)%64
+		for _, ch := range []int{1, 3} {
+			px, err := DecodeImage(bytes.NewReader(b), size, ch)
+			if err == nil && len(px) != size*size*ch {
+				t.Fatalf("%d pixels for %dx%dx%d", len(px), size, size, ch)
+			}
+		}
+	})
+}
+
+func TestDecodeImageRejectsHugeHeader(t *testing.T) {
+	if _, err := DecodeImage(bytes.NewReader(hugePNG()), 8, 1); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("a PNG header claiming 100000x100000 pixels: %v", err)
+	}
+}
+
+// hugePNG is a valid PNG whose header (with a correct checksum) claims
+// 100000 x 100000 pixels.
+func hugePNG() []byte {
+	var b bytes.Buffer
+	_ = png.Encode(&b, image.NewGray(image.Rect(0, 0, 2, 2)))
+	raw := b.Bytes()
+	binary.BigEndian.PutUint32(raw[16:], 100000) // IHDR: width, height at bytes 16-23,
+	binary.BigEndian.PutUint32(raw[20:], 100000)
+	binary.BigEndian.PutUint32(raw[29:], crc32.ChecksumIEEE(raw[12:29])) // its CRC after type and data.
+	return raw
 }

@@ -90,6 +90,10 @@ func DefaultConfig(preset string) (Config, error) {
 }
 
 // Validate checks the configuration.
+// maxBatch bounds the batch size, so that a mistyped one is an error rather
+// than an allocation of terabytes.
+const maxBatch = 1 << 16
+
 func (c *Config) Validate() error {
 	if err := c.Model.Validate(); err != nil {
 		return err
@@ -98,15 +102,15 @@ func (c *Config) Validate() error {
 		return err
 	}
 	switch {
-	case c.BatchSize < 1:
-		return fmt.Errorf("batch size %d: must be positive", c.BatchSize)
+	case c.BatchSize < 1 || c.BatchSize > maxBatch:
+		return fmt.Errorf("batch size %d: must lie in [1, %d]", c.BatchSize, maxBatch)
 	case c.Steps < 1:
 		return fmt.Errorf("steps %d: must be positive", c.Steps)
-	case !(c.LearningRate > 0):
-		return fmt.Errorf("learning rate %g: must be positive", c.LearningRate)
+	case !(c.LearningRate > 0) || math.IsInf(c.LearningRate, 0):
+		return fmt.Errorf("learning rate %g: must be positive and finite", c.LearningRate)
 	case c.Warmup < 0:
 		return fmt.Errorf("warmup %d: must not be negative", c.Warmup)
-	case c.GradClip < 0 || math.IsNaN(c.GradClip):
+	case !(c.GradClip >= 0) || math.IsInf(c.GradClip, 0):
 		return fmt.Errorf("gradient clip %g: must be >= 0", c.GradClip)
 	case !(c.EMADecay >= 0 && c.EMADecay < 1):
 		return fmt.Errorf("EMA decay %g: must lie in [0, 1)", c.EMADecay)

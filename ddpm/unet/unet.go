@@ -75,6 +75,15 @@ func Preset(name string) (Config, error) {
 }
 
 // Validate checks that the configuration describes a buildable network.
+// Limits that catch a mistyped size before it becomes an allocation of
+// terabytes; each is far above any model these machines can run.
+const (
+	maxImageSize = 4096
+	maxChannels  = 1 << 14
+	maxResBlocks = 64
+	maxStages    = 16
+)
+
 func (c Config) Validate() error {
 	switch {
 	case c.ImageSize < 1:
@@ -85,15 +94,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("U-Net needs Channels > 0 and at least one ChannelMult, got %d and %v", c.Channels, c.ChannelMult)
 	case c.NumResBlocks < 1:
 		return fmt.Errorf("U-Net NumResBlocks %d: must be at least 1", c.NumResBlocks)
-	case c.Dropout < 0 || c.Dropout >= 1:
+	case !(c.Dropout >= 0 && c.Dropout < 1): // Also rejects NaN.
 		return fmt.Errorf("U-Net dropout %g: must lie in [0, 1)", c.Dropout)
 	case c.NumGroups < 1:
 		return fmt.Errorf("U-Net NumGroups %d: must be positive", c.NumGroups)
+	case c.ImageSize > maxImageSize || c.Channels > maxChannels || c.NumResBlocks > maxResBlocks || len(c.ChannelMult) > maxStages:
+		return fmt.Errorf("U-Net too large: image size %d (at most %d), channels %d (at most %d), %d blocks per resolution (at most %d), %d stages (at most %d)",
+			c.ImageSize, maxImageSize, c.Channels, maxChannels, c.NumResBlocks, maxResBlocks, len(c.ChannelMult), maxStages)
 	}
 	size := c.ImageSize
 	for i, m := range c.ChannelMult {
-		if m < 1 {
-			return fmt.Errorf("U-Net ChannelMult %v: multipliers must be positive", c.ChannelMult)
+		if m < 1 || m > maxChannels {
+			return fmt.Errorf("U-Net ChannelMult %v: multipliers must lie in [1, %d]", c.ChannelMult, maxChannels)
 		}
 		if ch := c.Channels * m; ch%c.NumGroups != 0 {
 			return fmt.Errorf("U-Net: %d channels at stage %d are not divisible by %d GroupNorm groups", ch, i, c.NumGroups)

@@ -81,9 +81,15 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	return 2
 }
 
+// flagOutput, when set, receives flag errors and usage instead of stderr.
+var flagOutput io.Writer
+
 // newFlagSet returns a flag set that reports errors instead of exiting.
 func newFlagSet(name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet("ddpm "+name, flag.ContinueOnError)
+	if flagOutput != nil {
+		fs.SetOutput(flagOutput)
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: ddpm %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
 		fs.PrintDefaults()

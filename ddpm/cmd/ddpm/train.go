@@ -19,7 +19,18 @@ import (
 	"golang.org/x/term"
 )
 
-func runTrain(args []string, stdout io.Writer) error {
+// trainArgs is a parsed ddpm train command line.
+type trainArgs struct {
+	cfg             train.Config
+	dir, dataset    string
+	dataDir         string
+	download        bool
+	limit, logEvery int
+}
+
+// parseTrainArgs turns the flags of ddpm train into a validated training
+// configuration; it touches no file.
+func parseTrainArgs(args []string) (*trainArgs, error) {
 	fs := newFlagSet("train", `Trains a U-Net denoiser. The run folder holds checkpoints (ckpt-<step>.ddpm) and
 metrics.jsonl; running the same command again resumes from the newest checkpoint
 with nothing lost. Ctrl-C writes a checkpoint before stopping.
@@ -62,14 +73,17 @@ Example: ddpm train -preset mnist -dir runs/mnist -steps 2000`)
 	fs.Func("loss", "training loss: simple (default), vlb, hybrid", func(s string) error { set["loss"] = true; return loss.Set(s) })
 	fs.Func("timesteps", "timestep sampling: uniform (default), loss-second-moment", func(s string) error { set["timesteps"] = true; return tsampler.Set(s) })
 	if err := parse(fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	if *dir == "" {
-		return fmt.Errorf("-dir is required: the folder for checkpoints and metrics")
+		return nil, fmt.Errorf("-dir is required: the folder for checkpoints and metrics")
+	}
+	if *limit < 0 || *logEvery < 1 {
+		return nil, fmt.Errorf("-limit must not be negative and -log-every must be positive")
 	}
 	cfg, err := train.DefaultConfig(*preset)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	override := func(dst *int, v int, unset int) {
 		if v != unset {
@@ -105,7 +119,7 @@ Example: ddpm train -preset mnist -dir runs/mnist -steps 2000`)
 	}
 	if *channelMult != "" {
 		if cfg.Model.ChannelMult, err = parseInts("-channel-mult", *channelMult); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	switch *attn {
@@ -114,7 +128,7 @@ Example: ddpm train -preset mnist -dir runs/mnist -steps 2000`)
 		cfg.Model.AttnResolutions = nil
 	default:
 		if cfg.Model.AttnResolutions, err = parseInts("-attn", *attn); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	cfg.Seed = *seed
@@ -133,23 +147,39 @@ Example: ddpm train -preset mnist -dir runs/mnist -steps 2000`)
 	if set["timesteps"] {
 		cfg.Timesteps = tsampler
 	}
-	d, err := ddpm.NewDiffusion(mustSchedule(cfg), cfg.Prediction, cfg.Variance, cfg.Loss)
+	sched, err := ddpm.NewSchedule(cfg.Schedule, cfg.T)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	d, err := ddpm.NewDiffusion(sched, cfg.Prediction, cfg.Variance, cfg.Loss)
+	if err != nil {
+		return nil, err
 	}
 	cfg.Model.OutChannels = d.OutputChannels(cfg.Model.InChannels)
-
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if *dataset == "" {
 		*dataset = "mnist"
 		if cfg.Preset == "cifar10" {
 			*dataset = "cifar10"
 		}
 	}
-	ds, err := loadData(*dataset, data.Train, cfg.Model, *dataDir, *download, stdout)
+	return &trainArgs{cfg: cfg, dir: *dir, dataset: *dataset, dataDir: *dataDir, download: *download,
+		limit: *limit, logEvery: *logEvery}, nil
+}
+
+func runTrain(args []string, stdout io.Writer) error {
+	a, err := parseTrainArgs(args)
 	if err != nil {
 		return err
 	}
-	ds = ds.Subset(*limit)
+	cfg, dir, logEvery := a.cfg, &a.dir, &a.logEvery
+	ds, err := loadData(a.dataset, data.Train, cfg.Model, a.dataDir, a.download, stdout)
+	if err != nil {
+		return err
+	}
+	ds = ds.Subset(a.limit)
 
 	b, err := backend.New()
 	if err != nil {
@@ -194,14 +224,6 @@ func parseInts(flagName, s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
-}
-
-func mustSchedule(cfg train.Config) *ddpm.Schedule {
-	s, err := ddpm.NewSchedule(cfg.Schedule, cfg.T)
-	if err != nil {
-		panic(err)
-	}
-	return s
 }
 
 // progress prints a live line on a terminal, or a line every logEvery steps otherwise.
