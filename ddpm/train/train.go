@@ -524,10 +524,11 @@ func (tr *Trainer) openMetrics() error {
 		}
 	}
 	if err := os.WriteFile(path+".tmp", kept, 0o644); err != nil {
-		return err
+		os.Remove(path + ".tmp")
+		return fmt.Errorf("run folder %s is not writable: %w", tr.Dir, err)
 	}
 	if err := os.Rename(path+".tmp", path); err != nil {
-		return err
+		return fmt.Errorf("run folder %s is not writable: %w", tr.Dir, err)
 	}
 	tr.metrics, err = os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o644)
 	return err
@@ -535,8 +536,10 @@ func (tr *Trainer) openMetrics() error {
 
 func (tr *Trainer) logMetrics(st StepStats) error {
 	b, _ := json.Marshal(st)
-	_, err := tr.metrics.Write(append(b, '\n'))
-	return err
+	if _, err := tr.metrics.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("writing %s: %w", filepath.Join(tr.Dir, metricsFile), err)
+	}
+	return nil
 }
 
 // Close releases the metrics log.
