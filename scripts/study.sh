@@ -8,13 +8,13 @@
 #   scripts/study.sh eval    # classifier, metrics, results in runs/study/*.json
 #   scripts/study.sh         # both
 #
-# STUDY_STEPS (600) sets the training budget of every run; STUDY_SAMPLES (256) the
+# STUDY_STEPS (600) sets the training budget of every run; STUDY_SAMPLES (128) the
 # number of samples each model draws for the sample-quality metrics.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 STEPS=${STUDY_STEPS:-600}
-SAMPLES=${STUDY_SAMPLES:-256}
+SAMPLES=${STUDY_SAMPLES:-128}
 OUT=runs/study
 mkdir -p "$OUT"
 go build -o "$OUT/ddpm" ./ddpm/cmd/ddpm
@@ -41,5 +41,25 @@ if [[ $phase == train || $phase == all ]]; then
     read -r name loss variance <<<"$r"
     timed "train/$name" "$DDPM" train -preset mnist -steps "$STEPS" -loss "$loss" \
       -variance "$variance" -dir "$OUT/$name"
+  done
+fi
+
+if [[ $phase == eval || $phase == all ]]; then
+  [[ -f runs/classifier/mnist.ddpm ]] || timed classifier "$DDPM" classifier -out runs/classifier/mnist.ddpm
+  for r in "${RUNS[@]}"; do
+    read -r name loss variance <<<"$r"
+    extra=()
+    [[ $name == simple-fixed-large ]] && extra=(-baselines)
+    # Bits/dim: the stratified estimate (21 passes per image) on 512 test digits;
+    # sample quality: SAMPLES samples from the 1000-step ancestral sampler.
+    timed "eval/$name" "$DDPM" eval -dir "$OUT/$name" -n 512 -strata 20 -samples "$SAMPLES" \
+      "${extra[@]}" -grid "$OUT/$name.png" -json >"$OUT/$name.json"
+  done
+  # The full chain (all 1000 terms) for one model, on 64 test digits.
+  timed "eval/full-chain" "$DDPM" eval -dir "$OUT/simple-fixed-large" -n 64 -json >"$OUT/full-chain.json"
+  # DDIM (eta 0) step counts against sample quality, same model.
+  for steps in 10 20 50 100 1000; do
+    timed "eval/ddim$steps" "$DDPM" eval -dir "$OUT/simple-fixed-large" -bpd=false -samples "$SAMPLES" \
+      -method ddim -steps "ddim$steps" -json >"$OUT/ddim$steps.json"
   done
 fi

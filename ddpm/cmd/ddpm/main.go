@@ -29,6 +29,7 @@ var commands = []command{
 	{"sample", "draw samples from a checkpoint: a grid, a progressive strip, an interpolation", runSample},
 	{"eval", "evaluate a checkpoint: bits/dim and sample quality (JSON with -json)", runEval},
 	{"classifier", "train the MNIST classifier behind the sample-quality metrics", runClassifier},
+	{"bench", "measure training and sampling speed and memory (and PyTorch's, with -torch)", runBench},
 }
 
 func usage(w io.Writer) {
