@@ -2,10 +2,14 @@ package unet
 
 import (
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/diffusion-go/ddpm/ddpm/backend"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
 // TestCIFAR10ParameterCount: the paper reports 35.7M parameters for its
@@ -51,4 +55,56 @@ func TestConfigValidation(t *testing.T) {
 	if _, err := Preset("imagenet"); err == nil || !strings.Contains(err.Error(), "cifar10, mnist, tiny") {
 		t.Errorf("unknown preset: err=%v", err)
 	}
+}
+
+// GroupNorm with its initial scale 1 and offset 0 gives, in every (image,
+// group), values whose mean is 0 and whose variance is v / (v + 1e-6), v the
+// group's variance before; checked in float64 against the host.
+func TestGroupNormStatistics(t *testing.T) {
+	const B, H, W, C, G = 2, 3, 4, 6, 3
+	rng := rand.New(rand.NewPCG(3, 3))
+	x := make([]float64, B*H*W*C)
+	for i := range x {
+		x[i] = 5 + 3*rng.NormFloat64() + float64(i%C) // Channel-dependent offsets.
+	}
+	m := &Model{Config: Config{NumGroups: G}}
+	e, err := context.NewExec(backend.MustNew(), context.New(), func(ctx *context.Context, xn *graph.Node) *graph.Node {
+		return m.groupNorm(ctx, xn)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.Exec(tensors.FromFlatDataAndDimensions(x, B, H, W, C))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := tensors.MustCopyFlatData[float64](out[0])
+	for b := range B {
+		for g := range G {
+			var xs, ys []float64
+			for p := range H * W {
+				for c := g * C / G; c < (g+1)*C/G; c++ {
+					xs = append(xs, x[(b*H*W+p)*C+c])
+					ys = append(ys, y[(b*H*W+p)*C+c])
+				}
+			}
+			mx, vx := meanVar(xs)
+			my, vy := meanVar(ys)
+			if math.Abs(my) > 1e-12 || math.Abs(vy-vx/(vx+1e-6)) > 1e-12 {
+				t.Errorf("image %d group %d: mean %g, variance %g; want 0, %g (input mean %g)", b, g, my, vy, vx/(vx+1e-6), mx)
+			}
+		}
+	}
+}
+
+func meanVar(v []float64) (float64, float64) {
+	m := 0.0
+	for _, x := range v {
+		m += x / float64(len(v))
+	}
+	s := 0.0
+	for _, x := range v {
+		s += (x - m) * (x - m) / float64(len(v))
+	}
+	return m, s
 }
