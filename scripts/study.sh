@@ -45,6 +45,10 @@ if [[ $phase == train || $phase == all ]]; then
 fi
 
 if [[ $phase == eval || $phase == all ]]; then
+  # Results (JSON reports and sample grids) go to results/study, which is
+  # committed: the README's table and notebook 4 read them.
+  RES=results/study
+  mkdir -p "$RES"
   [[ -f runs/classifier/mnist.ddpm ]] || timed classifier "$DDPM" classifier -out runs/classifier/mnist.ddpm
   for r in "${RUNS[@]}"; do
     read -r name loss variance <<<"$r"
@@ -53,13 +57,14 @@ if [[ $phase == eval || $phase == all ]]; then
     # Bits/dim: the stratified estimate (21 passes per image) on 512 test digits;
     # sample quality: SAMPLES samples from the 1000-step ancestral sampler.
     timed "eval/$name" "$DDPM" eval -dir "$OUT/$name" -n 512 -strata 20 -samples "$SAMPLES" \
-      "${extra[@]}" -grid "$OUT/$name.png" -json >"$OUT/$name.json"
+      "${extra[@]}" -grid "$RES/$name.png" -json >"$RES/$name.json"
   done
   # The full chain (all 1000 terms) for one model, on 64 test digits.
-  timed "eval/full-chain" "$DDPM" eval -dir "$OUT/simple-fixed-large" -n 64 -json >"$OUT/full-chain.json"
+  timed "eval/full-chain" "$DDPM" eval -dir "$OUT/simple-fixed-large" -n 64 -json >"$RES/full-chain.json"
   # DDIM (eta 0) step counts against sample quality, same model.
   for steps in 10 20 50 100 1000; do
     timed "eval/ddim$steps" "$DDPM" eval -dir "$OUT/simple-fixed-large" -bpd=false -samples "$SAMPLES" \
-      -method ddim -steps "ddim$steps" -json >"$OUT/ddim$steps.json"
+      -method ddim -steps "ddim$steps" -grid "$RES/ddim$steps.png" -json >"$RES/ddim$steps.json"
   done
+  cp "$OUT/times.tsv" "$RES/times.tsv"
 fi

@@ -16,48 +16,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
-// evalReport is the JSON output of ddpm eval.
-type evalReport struct {
-	Checkpoint string         `json:"checkpoint"`
-	Step       int64          `json:"step"`
-	Backend    string         `json:"backend"`
-	EMA        bool           `json:"ema"`
-	BPD        *bpdReport     `json:"bpd,omitempty"`
-	Quality    *qualityReport `json:"sample_quality,omitempty"`
-}
-
-// bpdReport is the likelihood part of the report.
-type bpdReport struct {
-	Images      int       `json:"images"`
-	BitsPerDim  float64   `json:"bits_per_dim"`
-	StdErr      float64   `json:"bits_per_dim_stderr"`            // Standard error over images (and, with strata, timesteps).
-	Strata      int       `json:"strata"`                         // 0: the full chain of T terms.
-	Prior       float64   `json:"prior_bits_per_dim"`             // L_T
-	Decoder     float64   `json:"decoder_bits_per_dim,omitempty"` // L_0
-	TermsPerT   []float64 `json:"vb_terms_per_t,omitempty"`       // mean L_t, t = 0..T-1 (full chain only)
-	MSEPerT     []float64 `json:"eps_mse_per_t,omitempty"`
-	X0MSEPerT   []float64 `json:"x0_mse_per_t,omitempty"`
-	Seconds     float64   `json:"seconds"`
-	ClipX0      bool      `json:"clip_x0"`
-	Description string    `json:"description"`
-}
-
-// qualityReport is the sample-quality part of the report.
-type qualityReport struct {
-	Classifier         string       `json:"classifier"`
-	ClassifierAccuracy float64      `json:"classifier_test_accuracy"`
-	Sampler            string       `json:"sampler"`
-	SampleSeconds      float64      `json:"sample_seconds"`
-	Samples            eval.Quality `json:"samples"`
-	Baselines          *baselines   `json:"baselines,omitempty"`
-	Description        string       `json:"description"`
-}
-
-type baselines struct {
-	TrainVsTest eval.Quality `json:"train_vs_test"` // As many training images as samples.
-	Noise       eval.Quality `json:"uniform_noise"` // As many images of uniform noise.
-}
-
 func runEval(args []string, stdout io.Writer) error {
 	fs := newFlagSet("eval", `Evaluates a checkpoint (EMA weights unless -raw).
 
@@ -134,7 +92,7 @@ Examples:
 	if err != nil {
 		return err
 	}
-	rep := evalReport{Checkpoint: l.Path, Step: stepOf(l.Path), Backend: l.backend.Name(), EMA: !*raw}
+	rep := eval.Report{Checkpoint: l.Path, Step: stepOf(l.Path), Backend: l.backend.Name(), EMA: !*raw}
 	if *doBPD {
 		if rep.BPD, err = evalBPD(l, test.Subset(*n), *batch, *strata, *seed, *clip); err != nil {
 			return err
@@ -188,7 +146,7 @@ Examples:
 
 // evalBPD measures the variational bound on test (the full chain, or the
 // stratified estimate).
-func evalBPD(l *loaded, test *data.Images, batch, strata int, seed int64, clip bool) (*bpdReport, error) {
+func evalBPD(l *loaded, test *data.Images, batch, strata int, seed int64, clip bool) (*eval.BPDReport, error) {
 	start := time.Now()
 	var totals, priors, vb0 []float64
 	T := l.Config.T
@@ -224,7 +182,7 @@ func evalBPD(l *loaded, test *data.Images, batch, strata int, seed int64, clip b
 	}
 	fmt.Fprintln(os.Stderr)
 	m, se := meanStdErr(totals)
-	rep := &bpdReport{Images: test.N, BitsPerDim: m, StdErr: se, Strata: strata, Prior: mean(priors),
+	rep := &eval.BPDReport{Images: test.N, BitsPerDim: m, StdErr: se, Strata: strata, Prior: mean(priors),
 		Seconds: time.Since(start).Seconds(), ClipX0: clip}
 	if strata == 0 {
 		for t := range T {
@@ -239,7 +197,7 @@ func evalBPD(l *loaded, test *data.Images, batch, strata int, seed int64, clip b
 
 // evalQuality draws samples and measures them (and optionally the
 // baselines) against the test set in the classifier's features.
-func evalQuality(l *loaded, c *eval.Classifier, test *data.Images, n, batch int, opts ddpm.SampleOptions, trainSet func() (*data.Images, error), grid string) (*qualityReport, error) {
+func evalQuality(l *loaded, c *eval.Classifier, test *data.Images, n, batch int, opts ddpm.SampleOptions, trainSet func() (*data.Images, error), grid string) (*eval.QualityReport, error) {
 	refPred, err := c.Predict(test)
 	if err != nil {
 		return nil, err
@@ -284,7 +242,7 @@ func evalQuality(l *loaded, c *eval.Classifier, test *data.Images, n, batch int,
 	if err != nil {
 		return nil, err
 	}
-	q := &qualityReport{ClassifierAccuracy: c.Config.TestAccuracy, SampleSeconds: sampleSeconds,
+	q := &eval.QualityReport{ClassifierAccuracy: c.Config.TestAccuracy, SampleSeconds: sampleSeconds,
 		Sampler:     samplerName(opts, l.Config.T),
 		Description: "samples against the test set in the features of an MNIST classifier: Frechet distance to all test digits' statistics (lower is better); precision and recall, k=3, against as many test digits (higher is better); mean entropy of p(y|x) in nats (lower: more recognisable) and exp(H(y) - H(y|x)), between 1 and 10 (higher is better)"}
 	if q.Samples, err = ref.Compare(pred); err != nil {
@@ -298,7 +256,7 @@ func evalQuality(l *loaded, c *eval.Classifier, test *data.Images, n, batch int,
 		if real.N < n {
 			return nil, fmt.Errorf("-baselines: the training set has only %d images, fewer than -samples %d", real.N, n)
 		}
-		q.Baselines = &baselines{}
+		q.Baselines = &eval.Baselines{}
 		tp, err := c.Predict(real.Subset(n))
 		if err != nil {
 			return nil, err

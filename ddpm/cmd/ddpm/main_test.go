@@ -118,7 +118,7 @@ func TestTrainSampleRoundTrip(t *testing.T) {
 	}
 	code, stdout, stderr = runCLI("eval", "-dir", run, "-data", "folder:"+imgs, "-bpd=false", "-samples", "5", "-steps", "5",
 		"-classifier", cpath, "-baselines", "-json")
-	var rep evalReport
+	var rep eval.Report
 	if code != 0 || json.Unmarshal([]byte(stdout), &rep) != nil || rep.Quality == nil || rep.Quality.Baselines == nil {
 		t.Fatalf("eval -samples: exit %d\n%s\n%s", code, stdout, stderr)
 	}

@@ -1,0 +1,44 @@
+package eval
+
+// Report is the JSON output of ddpm eval.
+type Report struct {
+	Checkpoint string         `json:"checkpoint"`
+	Step       int64          `json:"step"`
+	Backend    string         `json:"backend"`
+	EMA        bool           `json:"ema"`
+	BPD        *BPDReport     `json:"bpd,omitempty"`
+	Quality    *QualityReport `json:"sample_quality,omitempty"`
+}
+
+// BPDReport is the likelihood part of a Report.
+type BPDReport struct {
+	Images      int       `json:"images"`
+	BitsPerDim  float64   `json:"bits_per_dim"`
+	StdErr      float64   `json:"bits_per_dim_stderr"`            // Standard error over images (and, with strata, timesteps).
+	Strata      int       `json:"strata"`                         // 0: the full chain of T terms.
+	Prior       float64   `json:"prior_bits_per_dim"`             // L_T
+	Decoder     float64   `json:"decoder_bits_per_dim,omitempty"` // L_0
+	TermsPerT   []float64 `json:"vb_terms_per_t,omitempty"`       // mean L_t, t = 0..T-1 (full chain only)
+	MSEPerT     []float64 `json:"eps_mse_per_t,omitempty"`
+	X0MSEPerT   []float64 `json:"x0_mse_per_t,omitempty"`
+	Seconds     float64   `json:"seconds"`
+	ClipX0      bool      `json:"clip_x0"`
+	Description string    `json:"description"`
+}
+
+// QualityReport is the sample-quality part of a Report.
+type QualityReport struct {
+	Classifier         string     `json:"classifier"`
+	ClassifierAccuracy float64    `json:"classifier_test_accuracy"`
+	Sampler            string     `json:"sampler"`
+	SampleSeconds      float64    `json:"sample_seconds"`
+	Samples            Quality    `json:"samples"`
+	Baselines          *Baselines `json:"baselines,omitempty"`
+	Description        string     `json:"description"`
+}
+
+// Baselines are the sample-quality numbers of real images and of noise.
+type Baselines struct {
+	TrainVsTest Quality `json:"train_vs_test"` // As many training images as samples.
+	Noise       Quality `json:"uniform_noise"` // As many images of uniform noise.
+}
