@@ -85,6 +85,9 @@ type Series struct {
 type Chart struct {
 	Title, XLabel, YLabel string
 	LogY                  bool
+	LogX                  bool // Logarithmic x axis (positive x only).
+	Points                bool // Mark the points on the lines.
+	Scatter               bool // Points only, one marker style per series.
 	Series                []Series
 	Width, Height         vg.Length // Default 6 x 4 inches.
 }
@@ -97,6 +100,10 @@ func (c Chart) PNG() ([]byte, error) {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = powerTicks{}
 	}
+	if c.LogX {
+		p.X.Scale = plot.LogScale{}
+		p.X.Tick.Marker = plot.LogTicks{}
+	}
 	var lines []any
 	for _, s := range c.Series {
 		if len(s.X) != len(s.Y) {
@@ -104,14 +111,21 @@ func (c Chart) PNG() ([]byte, error) {
 		}
 		pts := make(plotter.XYs, 0, len(s.X))
 		for i := range s.X {
-			if c.LogY && !(s.Y[i] > 0) {
+			if (c.LogY && !(s.Y[i] > 0)) || (c.LogX && !(s.X[i] > 0)) {
 				continue // A log axis cannot show zero or negative values.
 			}
 			pts = append(pts, plotter.XY{X: s.X[i], Y: s.Y[i]})
 		}
 		lines = append(lines, s.Name, pts)
 	}
-	if err := plotutil.AddLines(p, lines...); err != nil {
+	add := plotutil.AddLines
+	switch {
+	case c.Scatter:
+		add = plotutil.AddScatters
+	case c.Points:
+		add = plotutil.AddLinePoints
+	}
+	if err := add(p, lines...); err != nil {
 		return nil, err
 	}
 	p.Legend.Top = true

@@ -1,0 +1,60 @@
+package kernel
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/diffusion-go/ddpm/ddpm/eval"
+)
+
+func TestReadStudy(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := ReadStudy(dir); err == nil || !strings.Contains(err.Error(), "scripts/study.sh") {
+		t.Fatalf("empty folder: %v", err)
+	}
+	write := func(name string, r eval.Report) {
+		b, _ := json.Marshal(r)
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := func(fd float64) *eval.QualityReport {
+		return &eval.QualityReport{Samples: eval.Quality{N: 128, Frechet: fd, Precision: 0.5, Recall: 0.25, Labels: eval.LabelStats{Entropy: 0.1, Score: 8}}}
+	}
+	first := eval.Report{BPD: &eval.BPDReport{BitsPerDim: 1.5, StdErr: 0.01}, Quality: q(3)}
+	first.Quality.Baselines = &eval.Baselines{TrainVsTest: eval.Quality{N: 128, Frechet: 0.5}, Noise: eval.Quality{N: 128, Frechet: 99}}
+	write("simple-fixed-large.json", first)
+	write("hybrid-learned.json", eval.Report{BPD: &eval.BPDReport{BitsPerDim: 1.2, StdErr: 0.02}, Quality: q(5)})
+	write("ddim10.json", eval.Report{Quality: q(9)})
+	write("ddim50.json", eval.Report{Quality: q(4)})
+	os.WriteFile(filepath.Join(dir, "times.tsv"), []byte("train/simple-fixed-large\t600\truns/study/ddpm train -preset mnist -steps 600 -loss simple\neval/ddim10\t30\tx\n"), 0o644)
+	s, err := ReadStudy(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Runs) != 2 || s.Runs[1].Name != "hybrid-learned" || len(s.DDIM) != 2 || s.Steps != 600 || s.Runs[0].TrainSeconds != 600 {
+		t.Fatalf("read %+v", s)
+	}
+	table := s.Table()
+	for _, want := range []string{"1.500 ± 0.010", "L_hybrid", "learned-range", "10.0 min", "-steps 600 -loss simple -variance fixed-large", "uniform noise", "99.00"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	if d := s.DDIMTable(); !strings.Contains(d, "ddim10") || !strings.Contains(d, "9.00") || !strings.Contains(d, "ancestral") {
+		t.Errorf("DDIM table:\n%s", d)
+	}
+	for _, draw := range []func() ([]byte, error){s.TradeoffChart, s.DDIMChart} {
+		png, err := draw()
+		if err != nil || len(png) < 100 || string(png[1:4]) != "PNG" {
+			t.Errorf("chart: %v (%d bytes)", err, len(png))
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "vlb-fixed-large.json"), []byte("{not json"), 0o644)
+	if _, err := ReadStudy(dir); err == nil || !strings.Contains(err.Error(), "vlb-fixed-large.json") {
+		t.Errorf("damaged report: %v", err)
+	}
+}
