@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -125,7 +126,17 @@ func WriteCheckpointFile(path string, h Header, vars []Var) error {
 	_ = binary.Write(w, binary.LittleEndian, uint32(ckptVersion))
 	_ = binary.Write(w, binary.LittleEndian, uint64(len(header)))
 	w.Write(header)
-	w.Write(payload.Bytes())
+	if d := writeDelay(); d > 0 { // Fault injection: a window in which a kill lands mid-write.
+		half := payload.Len() / 2
+		w.Write(payload.Bytes()[:half])
+		if err := w.Flush(); err != nil {
+			return fail(err)
+		}
+		time.Sleep(d)
+		w.Write(payload.Bytes()[half:])
+	} else {
+		w.Write(payload.Bytes())
+	}
 	if err := w.Flush(); err != nil {
 		return fail(err)
 	}
@@ -144,6 +155,16 @@ func WriteCheckpointFile(path string, h Header, vars []Var) error {
 		d.Close()
 	}
 	return nil
+}
+
+// WriteDelayEnv names an environment variable for fault-injection tests: a
+// duration (e.g. "200ms") for which every checkpoint write pauses with half
+// its payload written, so that a test can kill the process mid-write.
+const WriteDelayEnv = "DDPM_CHECKPOINT_WRITE_DELAY"
+
+func writeDelay() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv(WriteDelayEnv))
+	return d
 }
 
 // tempFile is what a checkpoint is written through; tests substitute one

@@ -110,9 +110,45 @@ func TestKillAndResume(t *testing.T) {
 		}
 		t.Logf("kill %d at step >= %d: newest checkpoint at step %d, %d on disk", kill, target, newest(), len(paths))
 	}
+	// One more kill, certainly inside a checkpoint write: with the write
+	// paused half-way (train.WriteDelayEnv), kill once the temporary file is
+	// there. The interrupted write must leave no ckpt-*.ddpm behind.
+	before, _ := train.ListCheckpoints(dir)
+	cmd := exec.Command(bin, args(dir)...)
+	cmd.Env = append(os.Environ(), train.WriteDelayEnv+"=300ms")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if tmps, _ := filepath.Glob(filepath.Join(dir, ".ckpt-*.tmp")); len(tmps) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatal("no checkpoint write began within 2 minutes")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	if tmps, _ := filepath.Glob(filepath.Join(dir, ".ckpt-*.tmp")); len(tmps) == 0 {
+		t.Fatal("the kill did not land inside a checkpoint write")
+	}
+	after, _ := train.ListCheckpoints(dir)
+	for _, p := range after {
+		if _, err := train.ReadCheckpoint(p); err != nil {
+			t.Fatalf("after a kill mid-write: %v", err)
+		}
+	}
+	t.Logf("kill mid-write: %d checkpoints before, %d after, a partial temporary file left (removed on resume)", len(before), len(after))
+
 	out := runToEnd(dir)
 	if !strings.Contains(out, "resuming") || !strings.Contains(out, fmt.Sprintf("done: %d steps", steps)) {
 		t.Errorf("final run output:\n%s", out)
+	}
+	if tmps, _ := filepath.Glob(filepath.Join(dir, ".ckpt-*.tmp")); len(tmps) != 0 {
+		t.Errorf("partial checkpoint files left after resuming: %v", tmps)
 	}
 	want, err := train.LatestCheckpoint(straight)
 	if err != nil {
