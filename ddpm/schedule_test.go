@@ -209,7 +209,8 @@ func TestScheduleBadInput(t *testing.T) {
 		err     error
 		mention string
 	}{
-		{"T=0", func() error { _, err := NewSchedule(Linear, 0); return err }(), "at least 1"},
+		{"T=0", func() error { _, err := NewSchedule(Linear, 0); return err }(), "must lie in [1, 1048576]"},
+		{"T huge", func() error { _, err := NewSchedule(Cosine, 1<<40); return err }(), "T=1099511627776"},
 		{"unknown kind", func() error { _, err := NewSchedule(BetaSchedule(7), 10); return err }(), "linear, cosine, quadratic"},
 		{"no betas", func() error { _, err := NewScheduleFromBetas(nil); return err }(), "at least one"},
 		{"beta 0", func() error { _, err := NewScheduleFromBetas([]float64{0.1, 0}); return err }(), "beta[1]=0"},
