@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's main job (README): installs the PJRT CPU plugin, Jupyter and the
 # GoNB kernel, executes the notebooks headless into reports/*.html (failing when
-# any cell fails), and regenerates the figures in figures/.
+# any cell fails), and regenerates the figures in figures/ (those of the study
+# from results/study).
 # DDPM_FULL=1 runs the notebooks at full size instead of the small default.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -9,4 +10,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ./scripts/install-jupyter.sh
 export JUPYTER_DATA_DIR="$PWD/.cache/jupyter"
 go run ./kernel/cmd/figures -out figures
+# The study's figures, from its committed reports (scripts/study.sh makes them).
+if [[ -f results/study/simple-fixed-large.json ]]; then
+  go run ./kernel/cmd/study -dir results/study -figures figures >/dev/null
+fi
 go run ./kernel/cmd/report -reports reports "$@"
