@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/diffusion-go/ddpm/ddpm/data"
@@ -307,6 +309,9 @@ func (c *Classifier) Save(path string) error {
 			return err
 		}
 		vars = append(vars, train.Var{Name: v.Scope() + "/" + v.Name(), Trainable: true, Value: t})
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
 	}
 	return train.WriteCheckpointFile(path, train.Header{Config: cfg}, vars)
 }

@@ -58,7 +58,7 @@ func TestClassifierTrainSaveLoad(t *testing.T) {
 	if c.Config.TestAccuracy < 0.95 {
 		t.Errorf("test accuracy %.3f on an easy task, want >= 0.95", c.Config.TestAccuracy)
 	}
-	path := filepath.Join(t.TempDir(), "classifier.ddpm")
+	path := filepath.Join(t.TempDir(), "sub", "classifier.ddpm") // Save creates the folder.
 	if err := c.Save(path); err != nil {
 		t.Fatal(err)
 	}
