@@ -129,6 +129,11 @@ func (c Chart) PNG() ([]byte, error) {
 		return nil, err
 	}
 	p.Legend.Top = true
+	if c.Scatter { // Leave room around the points, and keep the legend off the top-right corner.
+		p.Legend.Left = true
+		dx, dy := 0.08*(p.X.Max-p.X.Min), 0.08*(p.Y.Max-p.Y.Min)
+		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = p.X.Min-dx, p.X.Max+dx, p.Y.Min-dy, p.Y.Max+dy
+	}
 	w, h := c.Width, c.Height
 	if w == 0 {
 		w, h = 6*vg.Inch, 4*vg.Inch

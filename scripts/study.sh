@@ -28,6 +28,11 @@ RUNS=(
   "hybrid-learned     hybrid learned-range"
 )
 
+json() { # json FILE CMD...: runs CMD, writing its stdout to FILE only when it succeeds
+  local file=$1; shift
+  "$@" >"$file.tmp" && mv "$file.tmp" "$file"
+}
+
 timed() { # timed NAME CMD...: runs CMD, appends its wall time to $OUT/times.tsv
   local name=$1; shift
   local t0; t0=$(date +%s)
@@ -56,15 +61,15 @@ if [[ $phase == eval || $phase == all ]]; then
     [[ $name == simple-fixed-large ]] && extra=(-baselines)
     # Bits/dim: the stratified estimate (21 passes per image) on 512 test digits;
     # sample quality: SAMPLES samples from the 1000-step ancestral sampler.
-    timed "eval/$name" "$DDPM" eval -dir "$OUT/$name" -n 512 -strata 20 -samples "$SAMPLES" \
-      "${extra[@]}" -grid "$RES/$name.png" -json >"$RES/$name.json"
+    timed "eval/$name" json "$RES/$name.json" "$DDPM" eval -dir "$OUT/$name" -n 512 -strata 20 \
+      -samples "$SAMPLES" "${extra[@]}" -grid "$RES/$name.png" -json
   done
   # The full chain (all 1000 terms) for one model, on 64 test digits.
-  timed "eval/full-chain" "$DDPM" eval -dir "$OUT/simple-fixed-large" -n 64 -json >"$RES/full-chain.json"
+  timed "eval/full-chain" json "$RES/full-chain.json" "$DDPM" eval -dir "$OUT/simple-fixed-large" -n 64 -json
   # DDIM (eta 0) step counts against sample quality, same model.
   for steps in 10 20 50 100 1000; do
-    timed "eval/ddim$steps" "$DDPM" eval -dir "$OUT/simple-fixed-large" -bpd=false -samples "$SAMPLES" \
-      -method ddim -steps "ddim$steps" -grid "$RES/ddim$steps.png" -json >"$RES/ddim$steps.json"
+    timed "eval/ddim$steps" json "$RES/ddim$steps.json" "$DDPM" eval -dir "$OUT/simple-fixed-large" -bpd=false \
+      -samples "$SAMPLES" -method ddim -steps "ddim$steps" -grid "$RES/ddim$steps.png" -json
   done
   cp "$OUT/times.tsv" "$RES/times.tsv"
 fi
