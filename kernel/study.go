@@ -144,7 +144,7 @@ func minutes(sec float64) string {
 // Table is the study as a Markdown table: one row per model, with the
 // commands that reproduce it and the time they took.
 func (s *Study) Table() string {
-	header := []string{"training objective", "reverse variance", "bits/dim (bound)", "Frechet distance", "precision", "recall", "H(y|x) nats", "score", "train", "eval", "reproduce"}
+	header := []string{"training objective", "reverse variance", "bits/dim (bound)", "Frechet distance", "precision", "recall", "H(y\\|x) nats", "score", "train", "eval", "reproduce"}
 	var rows [][]string
 	for _, r := range s.Runs {
 		row := []string{"L_" + r.Loss, r.Variance, "-", "-", "-", "-", "-", "-", minutes(r.TrainSeconds), minutes(r.EvalSeconds),
@@ -191,7 +191,7 @@ func (s *Study) Baselines() *eval.Baselines {
 
 // DDIMTable is sample quality against the number of DDIM steps.
 func (s *Study) DDIMTable() string {
-	header := []string{"sampler", "steps", "Frechet distance", "precision", "recall", "H(y|x) nats", "score", "sampling time", "reproduce"}
+	header := []string{"sampler", "steps", "Frechet distance", "precision", "recall", "H(y\\|x) nats", "score", "sampling time", "reproduce"}
 	var rows [][]string
 	add := func(name string, steps int, rep eval.Report, cmd string) {
 		q := rep.Quality
