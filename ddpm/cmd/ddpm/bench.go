@@ -67,7 +67,7 @@ Training: images/s of full steps (forward, loss, backward, gradient clipping,
 Adam, EMA) at the preset's batch size, on random images. Sampling: the time
 of one ancestral step and one DDIM step at the same batch, timed over
 -sample-steps steps, given as images/s of the 1000-step ancestral loop and of
-50-step DDIM. PyTorch: scripts/bench/setup.sh installs it (CPU wheels) in
+50-step DDIM. PyTorch: scripts/bench/setup.sh installs it (PyTorch 2.15.0, run on the CPU) in
 .cache/bench-venv; the tests never need it.
 
 Example: ddpm bench -presets mnist -torch -rounds 3`)
