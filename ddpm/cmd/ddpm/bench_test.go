@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+)
+
+// The measuring worker produces a complete, self-consistent result.
+func TestBenchWorker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles the tiny U-Net's training step; skipped in -short mode")
+	}
+	code, stdout, stderr := runCLI("bench", "-worker", "-presets", "tiny", "-train-steps", "2", "-sample-steps", "2")
+	if code != 0 {
+		t.Fatalf("bench -worker: exit %d\n%s", code, stderr)
+	}
+	var r benchResult
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	if r.Impl != "go" || r.Preset != "tiny" || r.Parameters != 44969 || r.Batch != 8 {
+		t.Errorf("result %+v", r)
+	}
+	for name, v := range map[string]float64{"train step": r.TrainStepSeconds, "ancestral step": r.AncestralStepSeconds, "DDIM step": r.DDIMStepSeconds} {
+		if !(v > 0) {
+			t.Errorf("%s time %v", name, v)
+		}
+	}
+	if math.Abs(r.TrainImagesPerSec-float64(r.Batch)/r.TrainStepSeconds) > 1e-9 ||
+		math.Abs(r.Ancestral1000PerSec-float64(r.Batch)/(1000*r.AncestralStepSeconds)) > 1e-12 ||
+		math.Abs(r.DDIM50PerSec-float64(r.Batch)/(50*r.DDIMStepSeconds)) > 1e-12 {
+		t.Errorf("rates do not follow from the step times: %+v", r)
+	}
+}
+
+// Medians over rounds, and ratios Go / PyTorch per preset.
+func TestBenchSummary(t *testing.T) {
+	s := benchSummary{Median: map[string]benchResult{}}
+	for i, v := range []float64{3, 1, 2} {
+		s.Rounds = append(s.Rounds,
+			benchResult{Impl: "go", Preset: "mnist", TrainImagesPerSec: 10 * v, Ancestral1000PerSec: v, DDIM50PerSec: v, PeakRSSBytes: int64(100 * (i + 1))},
+			benchResult{Impl: "pytorch", Preset: "mnist", TrainImagesPerSec: 40, Ancestral1000PerSec: 1, DDIM50PerSec: 4, PeakRSSBytes: 100})
+	}
+	s.summarise()
+	g := s.Median["go/mnist"]
+	if g.TrainImagesPerSec != 20 || g.Ancestral1000PerSec != 2 || g.PeakRSSBytes != 200 {
+		t.Errorf("medians %+v", g)
+	}
+	r := s.Ratio["mnist"]
+	if r["train_images_per_sec"] != 0.5 || r["ancestral1000_images_per_sec"] != 2 || r["ddim50_images_per_sec"] != 0.5 || r["peak_rss"] != 2 {
+		t.Errorf("ratios %v", r)
+	}
+	var b bytes.Buffer
+	s.table(&b, []string{"mnist"})
+	if !strings.Contains(b.String(), "go/torch") || !strings.Contains(b.String(), "0.50x") {
+		t.Errorf("table:\n%s", b.String())
+	}
+}
