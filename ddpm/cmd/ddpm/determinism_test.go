@@ -19,10 +19,7 @@ func TestSameSeedSameGridAcrossProcesses(t *testing.T) {
 		t.Skip("builds the command and samples four times; skipped in -short mode")
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "ddpm")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildCLI(t, tmp)
 	imgs := filepath.Join(tmp, "imgs")
 	_ = os.MkdirAll(imgs, 0o755)
 	writeDigits(t, imgs, 8)

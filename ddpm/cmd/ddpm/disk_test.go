@@ -119,3 +119,13 @@ func writeDigits(t *testing.T, dir string, n int) {
 		}
 	}
 }
+
+// buildCLI builds the ddpm command into dir and returns its path.
+func buildCLI(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "ddpm")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}

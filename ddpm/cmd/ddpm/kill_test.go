@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -29,19 +26,10 @@ func TestKillAndResume(t *testing.T) {
 		t.Skip("builds the command and trains several times; skipped in -short mode")
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "ddpm")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildCLI(t, tmp)
 	imgs := filepath.Join(tmp, "imgs")
 	_ = os.MkdirAll(imgs, 0o755)
-	for i := range 8 {
-		img := image.NewGray(image.Rect(0, 0, 8, 8))
-		img.SetGray(i, 7-i, color.Gray{255})
-		var b bytes.Buffer
-		_ = png.Encode(&b, img)
-		_ = os.WriteFile(filepath.Join(imgs, string(rune('a'+i))+".png"), b.Bytes(), 0o644)
-	}
+	writeDigits(t, imgs, 8)
 	const steps = 300
 	args := func(dir string) []string {
 		return []string{"train", "-preset", "tiny", "-dir", dir, "-data", "folder:" + imgs, "-steps", fmt.Sprint(steps),
