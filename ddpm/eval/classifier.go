@@ -301,7 +301,7 @@ func (c *Classifier) Save(path string) error {
 	}
 	var vars []train.Var
 	for v := range c.ctx.IterVariables() {
-		if !strings.HasPrefix(v.Scope(), "/conv") && !strings.HasPrefix(v.Scope(), "/features") && !strings.HasPrefix(v.Scope(), "/logits") {
+		if !v.Trainable {
 			continue // Optimizer state and RNG are not needed to use the classifier.
 		}
 		t, err := v.Value()

@@ -33,9 +33,9 @@ type benchResult struct {
 	Batch      int    `json:"batch"`
 	Threads    int    `json:"threads"`
 
-	TrainStepSeconds   float64 `json:"train_step_seconds"` // Median of the timed steps.
-	TrainImagesPerSec  float64 `json:"train_images_per_sec"`
-	TrainCompileSecond float64 `json:"train_compile_seconds"` // First step minus the median.
+	TrainStepSeconds    float64 `json:"train_step_seconds"` // Median of the timed steps.
+	TrainImagesPerSec   float64 `json:"train_images_per_sec"`
+	TrainCompileSeconds float64 `json:"train_compile_seconds"` // First step minus the median.
 
 	// Sampler steps are timed over a few steps and the rate given for the
 	// full loops: 1000 ancestral steps, 50 DDIM steps.
@@ -184,7 +184,7 @@ func (s *benchSummary) summarise() {
 		}
 		m.TrainStepSeconds = med(func(r benchResult) float64 { return r.TrainStepSeconds })
 		m.TrainImagesPerSec = med(func(r benchResult) float64 { return r.TrainImagesPerSec })
-		m.TrainCompileSecond = med(func(r benchResult) float64 { return r.TrainCompileSecond })
+		m.TrainCompileSeconds = med(func(r benchResult) float64 { return r.TrainCompileSeconds })
 		m.AncestralStepSeconds = med(func(r benchResult) float64 { return r.AncestralStepSeconds })
 		m.Ancestral1000PerSec = med(func(r benchResult) float64 { return r.Ancestral1000PerSec })
 		m.DDIMStepSeconds = med(func(r benchResult) float64 { return r.DDIMStepSeconds })
@@ -224,7 +224,7 @@ func (s *benchSummary) table(w io.Writer, presets []string) {
 				continue
 			}
 			fmt.Fprintf(w, "%-8s %-8s %10d %6d %12.1f %10.1f %14.3f %12.2f %8.0fMB %10d\n", p, impl, m.Parameters, m.Batch,
-				m.TrainImagesPerSec, m.TrainCompileSecond, m.Ancestral1000PerSec, m.DDIM50PerSec, float64(m.PeakRSSBytes)/1e6, m.Threads)
+				m.TrainImagesPerSec, m.TrainCompileSeconds, m.Ancestral1000PerSec, m.DDIM50PerSec, float64(m.PeakRSSBytes)/1e6, m.Threads)
 		}
 		if r, ok := s.Ratio[p]; ok {
 			fmt.Fprintf(w, "%-8s %-8s %10s %6s %11.2fx %10s %13.2fx %11.2fx %9.2fx\n", p, "go/torch", "", "",
@@ -296,7 +296,7 @@ func benchGo(preset string, batch, trainSteps, sampleSteps int) (benchResult, er
 		fmt.Fprintf(os.Stderr, "\rgo %s: training step %d/%d", preset, i+1, trainSteps+1)
 	}
 	r.TrainStepSeconds = median(times[1:])
-	r.TrainCompileSecond = times[0] - r.TrainStepSeconds
+	r.TrainCompileSeconds = times[0] - r.TrainStepSeconds
 	r.TrainImagesPerSec = float64(cfg.BatchSize) / r.TrainStepSeconds
 
 	ema, err := tr.EMAContext()

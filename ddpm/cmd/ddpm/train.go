@@ -174,7 +174,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, dir, logEvery := a.cfg, &a.dir, &a.logEvery
+	cfg := a.cfg
 	ds, err := loadData(a.dataset, data.Train, cfg.Model, a.dataDir, a.download, stdout)
 	if err != nil {
 		return err
@@ -186,21 +186,21 @@ func runTrain(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout, "ddpm train:", backend.Describe(b))
-	tr, err := train.New(b, cfg, *dir, ds)
+	tr, err := train.New(b, cfg, a.dir, ds)
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
 	if tr.Step() > 0 {
-		fmt.Fprintf(stdout, "resuming %s at step %d of %d\n", *dir, tr.Step(), cfg.Steps)
+		fmt.Fprintf(stdout, "resuming %s at step %d of %d\n", a.dir, tr.Step(), cfg.Steps)
 	} else {
-		fmt.Fprintf(stdout, "training %s preset in %s: %d steps of batch %d on %d images\n", cfg.Preset, *dir, cfg.Steps, cfg.BatchSize, ds.N)
+		fmt.Fprintf(stdout, "training %s preset in %s: %d steps of batch %d on %d images\n", cfg.Preset, a.dir, cfg.Steps, cfg.BatchSize, ds.N)
 	}
 
 	ctx, stop := signal.NotifyContext(gocontext.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	prog := newProgress(stdout, cfg.Steps, int(tr.Step()), *logEvery)
-	err = tr.Run(ctx, *logEvery, prog.update)
+	prog := newProgress(stdout, cfg.Steps, int(tr.Step()), a.logEvery)
+	err = tr.Run(ctx, a.logEvery, prog.update)
 	prog.done()
 	if ctx.Err() != nil {
 		fmt.Fprintf(stdout, "interrupted at step %d; a checkpoint was written: run the same command to resume\n", tr.Step())
@@ -209,7 +209,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "done: %d steps in %s; checkpoints in %s\n", tr.Step(), prog.elapsed().Round(time.Second), *dir)
+	fmt.Fprintf(stdout, "done: %d steps in %s; checkpoints in %s\n", tr.Step(), prog.elapsed().Round(time.Second), a.dir)
 	return nil
 }
 
