@@ -3,6 +3,7 @@ package eval
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -91,5 +92,12 @@ func TestPoolFeatures(t *testing.T) {
 	}
 	if _, _, err := PoolFeatures(make([]float32, 9), 1, 3, 3, 1, 2); err == nil {
 		t.Error("pooling 3x3 by 2: no error")
+	}
+}
+
+func TestFitGaussianRejectsNaN(t *testing.T) {
+	feats := []float64{1, 2, math.NaN(), 4, 5, 6}
+	if _, err := FitGaussian(feats, 3, 2); err == nil || !strings.Contains(err.Error(), "NaN") {
+		t.Fatalf("NaN feature: %v", err)
 	}
 }
