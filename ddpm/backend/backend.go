@@ -47,6 +47,8 @@ type Choice struct {
 	Config string // The configuration given to GoMLX, e.g. "xla:/path/pjrt_c_api_cpu_plugin.so,shared_buffers".
 	Reason string // Why, in one sentence.
 	Plugin string // The PJRT plugin file, empty for the pure-Go backend.
+	// XLAFlags is what New added to XLA_FLAGS (see CPUFusionFlag), or "".
+	XLAFlags string
 }
 
 var (
@@ -61,6 +63,7 @@ var (
 func New() (backends.Backend, error) {
 	once.Do(func() {
 		sharedCh = Choose()
+		sharedCh.XLAFlags = tuneXLAFlags(sharedCh.Plugin)
 		if sharedCh.Plugin == "" && os.Getenv(backends.ConfigEnvVar) == "" {
 			fmt.Fprintf(os.Stderr, "ddpm: using the pure-Go backend (slow): %s\n", sharedCh.Reason)
 		}

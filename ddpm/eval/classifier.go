@@ -11,7 +11,8 @@ import (
 	"strings"
 
 	"github.com/diffusion-go/ddpm/ddpm/data"
-	_ "github.com/diffusion-go/ddpm/ddpm/internal/dotgrad" // Matrix-multiply gradients without huge intermediates.
+	_ "github.com/diffusion-go/ddpm/ddpm/internal/convgrad" // Kernel gradients in cache-sized batch slices on XLA CPU.
+	_ "github.com/diffusion-go/ddpm/ddpm/internal/dotgrad"  // Matrix-multiply gradients without huge intermediates.
 	"github.com/diffusion-go/ddpm/ddpm/train"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"

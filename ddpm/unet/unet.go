@@ -15,7 +15,8 @@ import (
 	"slices"
 	"strings"
 
-	_ "github.com/diffusion-go/ddpm/ddpm/internal/dotgrad" // Matrix-multiply gradients without huge intermediates.
+	_ "github.com/diffusion-go/ddpm/ddpm/internal/convgrad" // Kernel gradients in cache-sized batch slices on XLA CPU.
+	_ "github.com/diffusion-go/ddpm/ddpm/internal/dotgrad"  // Matrix-multiply gradients without huge intermediates.
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // Graph code reads as math.

@@ -32,6 +32,10 @@ type benchResult struct {
 	Parameters int    `json:"parameters"`
 	Batch      int    `json:"batch"`
 	Threads    int    `json:"threads"`
+	// XLAFlags and GlibcTunables are the measuring process's XLA_FLAGS and
+	// GLIBC_TUNABLES, both of which change the speed.
+	XLAFlags      string `json:"xla_flags,omitempty"`
+	GlibcTunables string `json:"glibc_tunables,omitempty"`
 
 	TrainStepSeconds    float64 `json:"train_step_seconds"` // Median of the timed steps.
 	TrainImagesPerSec   float64 `json:"train_images_per_sec"`
@@ -284,7 +288,8 @@ func benchGo(preset string, batch, trainSteps, sampleSteps int) (benchResult, er
 		return benchResult{}, err
 	}
 	r := benchResult{Impl: "go", Preset: preset, Backend: backend.Describe(b), Parameters: params, Batch: cfg.BatchSize,
-		Threads: runtime.NumCPU(), TrainStepsTimed: trainSteps, SampleStepsTimed: sampleSteps}
+		Threads: runtime.NumCPU(), TrainStepsTimed: trainSteps, SampleStepsTimed: sampleSteps,
+		XLAFlags: os.Getenv("XLA_FLAGS"), GlibcTunables: os.Getenv("GLIBC_TUNABLES")}
 
 	var times []float64
 	for i := range trainSteps + 1 {

@@ -25,6 +25,9 @@ func runInfo(args []string, stdout io.Writer) error {
 	if c.Plugin != "" {
 		fmt.Fprintf(stdout, "plugin:   %s\n", c.Plugin)
 	}
+	if c.XLAFlags != "" {
+		fmt.Fprintf(stdout, "xla:      added %s to XLA_FLAGS\n", c.XLAFlags)
+	}
 	fmt.Fprintf(stdout, "devices:  %d\n", b.NumDevices())
 	fmt.Fprintf(stdout, "host:     %s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 	return nil

@@ -1,0 +1,221 @@
+package convgrad
+
+import (
+	"math"
+	"testing"
+
+	"github.com/diffusion-go/ddpm/ddpm/backend"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	timage "github.com/gomlx/gomlx/pkg/core/tensors/images"
+)
+
+func xlaCPU(t *testing.T) backends.Backend {
+	t.Helper()
+	b := backend.MustNew()
+	if !onXLACPU(b) {
+		t.Skipf("the slicing applies to XLA CPU only; backend is %s", b.Description())
+	}
+	return b
+}
+
+// sliced lowers the slice size so that small test convolutions are sliced,
+// and restores it afterwards.
+func sliced(t *testing.T, floats int) {
+	t.Helper()
+	old := sliceFloats
+	sliceFloats = floats
+	t.Cleanup(func() { sliceFloats = old })
+}
+
+type convCase struct {
+	name         string
+	x, k         []int
+	conv         func(x, k *Node) *Node
+	batch, image int // batch size; floats per batch entry of the input or of the output, whichever is larger
+}
+
+var cases = []convCase{
+	{"3x3 same", []int{10, 6, 6, 3}, []int{3, 3, 3, 4},
+		func(x, k *Node) *Node { return Convolve(x, k).PadSame().Done() }, 10, 6 * 6 * 4},
+	{"3x3 stride 2", []int{10, 6, 6, 3}, []int{3, 3, 3, 4},
+		func(x, k *Node) *Node { return Convolve(x, k).StridePerAxis(2, 2).PadSame().Done() }, 10, 6 * 6 * 3},
+	{"1x1", []int{9, 5, 5, 6}, []int{1, 1, 6, 2},
+		func(x, k *Node) *Node { return Convolve(x, k).PadSame().Done() }, 9, 5 * 5 * 6},
+	{"dilated, no padding", []int{7, 9, 9, 2}, []int{3, 3, 2, 3},
+		func(x, k *Node) *Node { return Convolve(x, k).DilationPerAxis(2, 2).NoPadding().Done() }, 7, 9 * 9 * 2},
+	{"channels first", []int{8, 3, 6, 6}, []int{4, 3, 3, 3},
+		func(x, k *Node) *Node {
+			return Convolve(x, k).ChannelsAxis(timage.ChannelsFirst).PadSame().Done() // Images [B, C, H, W], kernel [O, I, H, W].
+		}, 8, 4 * 6 * 6},
+}
+
+// kernelGradient returns the kernel gradient of a random loss of the case's
+// convolution, and the number of convolutions in the graph that computed it.
+func kernelGradient(t *testing.T, b backends.Backend, c convCase) (dk []float64, convs int) {
+	t.Helper()
+	e, err := NewExec(b, func(g *Graph) []*Node {
+		rng := RNGStateFromSeedForGraph(g, 7)
+		rng, x := RandomNormal(rng, shapes.Make(dtypes.Float64, c.x...))
+		rng, k := RandomNormal(rng, shapes.Make(dtypes.Float64, c.k...))
+		y := c.conv(x, k)
+		_, w := RandomNormal(rng, y.Shape())
+		grads := Gradient(ReduceAllSum(Mul(y, w)), x, k)
+		convs = 0
+		for _, n := range g.Nodes() {
+			if n.Type() == NodeTypeConvGeneral {
+				convs++
+			}
+		}
+		return grads
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Finalize()
+	out, err := e.Exec()
+	if err != nil {
+		t.Fatalf("%s: %v", c.name, err)
+	}
+	return flat(out[1].Value()), convs
+}
+
+// flat flattens a nested [][][][]float64.
+func flat(v any) []float64 {
+	var out []float64
+	for _, a := range v.([][][][]float64) {
+		for _, b := range a {
+			for _, c := range b {
+				out = append(out, c...)
+			}
+		}
+	}
+	return out
+}
+
+// TestMatchesGoMLXGradient: the kernel gradient summed over batch slices
+// equals GoMLX's own, for strides, 1x1 kernels, dilation, channels-first
+// layouts and batches that the slices do not divide evenly; and the graph
+// really was sliced.
+func TestMatchesGoMLXGradient(t *testing.T) {
+	b := xlaCPU(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sliced(t, 3*c.image) // Slices of 3 entries: 10 = 3+3+3+1, 9 = 3+3+3, 7 = 3+3+1, 8 = 3+3+2.
+			if got := ImagesPerSlice(c.image, 0); got != 3 {
+				t.Fatalf("ImagesPerSlice = %d, want 3", got)
+			}
+			got, convs := kernelGradient(t, b, c)
+			Enabled = false
+			want, plain := kernelGradient(t, b, c)
+			Enabled = true
+			slices := (c.batch + 2) / 3
+			// Forward, input gradient, kernel gradient; then per slice a forward and its two gradients.
+			if plain != 3 || convs != 3+3*slices {
+				t.Errorf("graph has %d convolutions sliced and %d plain, want %d and 3", convs, plain, 3+3*slices)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("kernel gradient has %d values, want %d", len(got), len(want))
+			}
+			for i := range got {
+				if math.Abs(got[i]-want[i]) > 1e-9*(1+math.Abs(want[i])) {
+					t.Fatalf("kernel gradient [%d] = %g, GoMLX's %g", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestKernelGradientClosedForm checks the sliced kernel gradient of a
+// stride-2, same-padded 3x3 convolution against its definition computed on
+// the host: dL/dk[i,j,c,o] = sum over n, output (h, w) of
+// x[n, 2h+i-p, 2w+j-p, c] * v[n, h, w, o], zero outside the image.
+func TestKernelGradientClosedForm(t *testing.T) {
+	b := xlaCPU(t)
+	const N, S, C, O, K = 5, 7, 2, 3, 3
+	sliced(t, 2*S*S*C) // Slices of 2 entries: 2+2+1.
+	xs := make([]float64, N*S*S*C)
+	for i := range xs {
+		xs[i] = math.Sin(float64(i)*0.37) + 0.1*float64(i%5)
+	}
+	e, err := NewExec(b, func(x, k *Node) []*Node {
+		y := Convolve(x, k).StridePerAxis(2, 2).PadSame().Done()
+		v := Cos(MulScalar(Iota(x.Graph(), y.Shape(), 0), 0.3)) // Any fixed output gradient.
+		v = Add(v, MulScalar(Iota(x.Graph(), y.Shape(), 3), 0.5))
+		return []*Node{Gradient(ReduceAllSum(Mul(y, v)), k)[0], v}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Finalize()
+	x := make([][][][]float64, N)
+	for n := range x {
+		x[n] = make([][][]float64, S)
+		for h := range x[n] {
+			x[n][h] = make([][]float64, S)
+			for w := range x[n][h] {
+				x[n][h][w] = xs[((n*S+h)*S+w)*C : ((n*S+h)*S+w)*C+C]
+			}
+		}
+	}
+	k := make([][][][]float64, K)
+	for i := range k {
+		k[i] = make([][][]float64, K)
+		for j := range k[i] {
+			k[i][j] = make([][]float64, C)
+			for c := range k[i][j] {
+				k[i][j][c] = make([]float64, O)
+			}
+		}
+	}
+	out, err := e.Exec(x, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out[0].Value().([][][][]float64)
+	v := out[1].Value().([][][][]float64)
+	outS := len(v[0])
+	// "Same" padding for stride 2, input 7, kernel 3: output 4, total padding 2, one on each side.
+	const pad = 1
+	for i := range K {
+		for j := range K {
+			for c := range C {
+				for o := range O {
+					var want float64
+					for n := range N {
+						for h := range outS {
+							for w := range outS {
+								r, q := 2*h+i-pad, 2*w+j-pad
+								if r >= 0 && r < S && q >= 0 && q < S {
+									want += x[n][r][q][c] * v[n][h][w][o]
+								}
+							}
+						}
+					}
+					if g := got[i][j][c][o]; math.Abs(g-want) > 1e-9*(1+math.Abs(want)) {
+						t.Fatalf("dk[%d,%d,%d,%d] = %g, closed form %g", i, j, c, o, g, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestImagesPerSlice: as many batch entries as fit in SliceFloats, by the
+// larger of input and output, and never fewer than one.
+func TestImagesPerSlice(t *testing.T) {
+	for _, c := range []struct{ in, out, want int }{
+		{28 * 28 * 32, 28 * 28 * 32, 10}, // mnist first stage: 2^18 / 25088
+		{32 * 32 * 128, 32 * 32 * 128, 2},
+		{7 * 7 * 64, 7 * 7 * 64, 83}, // More than the batch of 64: not sliced.
+		{28 * 28 * 64, 28 * 28 * 32, 5},
+		{1 << 20, 1, 1},
+		{0, 0, SliceFloats},
+	} {
+		if got := ImagesPerSlice(c.in, c.out); got != c.want {
+			t.Errorf("ImagesPerSlice(%d, %d) = %d, want %d", c.in, c.out, got, c.want)
+		}
+	}
+}
