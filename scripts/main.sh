@@ -9,6 +9,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ./scripts/install-pjrt.sh || echo "main: no PJRT plugin; running on the pure-Go backend" >&2
 ./scripts/install-jupyter.sh
 export JUPYTER_DATA_DIR="$PWD/.cache/jupyter"
+# Huge pages for XLA's per-run scratch memory, in the notebooks' processes as
+# in the ddpm command (see ddpm/cmd/ddpm/hugepages_linux.go); a value set by
+# the caller wins.
+export GLIBC_TUNABLES="${GLIBC_TUNABLES-glibc.malloc.hugetlb=1}"
 go run ./kernel/cmd/figures -out figures
 # The study's figures, from its committed reports (scripts/study.sh makes them).
 if [[ -f results/study/simple-fixed-large.json ]]; then

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 
 	"github.com/diffusion-go/ddpm/ddpm/backend"
@@ -27,6 +28,9 @@ func runInfo(args []string, stdout io.Writer) error {
 	}
 	if c.XLAFlags != "" {
 		fmt.Fprintf(stdout, "xla:      added %s to XLA_FLAGS\n", c.XLAFlags)
+	}
+	if v, ok := os.LookupEnv("GLIBC_TUNABLES"); ok {
+		fmt.Fprintf(stdout, "glibc:    GLIBC_TUNABLES=%s\n", v)
 	}
 	fmt.Fprintf(stdout, "devices:  %d\n", b.NumDevices())
 	fmt.Fprintf(stdout, "host:     %s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())

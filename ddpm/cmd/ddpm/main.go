@@ -42,6 +42,7 @@ func usage(w io.Writer) {
 }
 
 func main() {
+	withHugePages()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
