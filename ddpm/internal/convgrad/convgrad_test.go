@@ -12,7 +12,7 @@ import (
 	timage "github.com/gomlx/gomlx/pkg/core/tensors/images"
 )
 
-func xlaCPU(t *testing.T) backends.Backend {
+func xlaCPU(t testing.TB) backends.Backend {
 	t.Helper()
 	b := backend.MustNew()
 	if !onXLACPU(b) {
