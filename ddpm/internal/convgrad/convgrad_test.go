@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	timage "github.com/gomlx/gomlx/pkg/core/tensors/images"
 )
 
@@ -79,20 +80,7 @@ func kernelGradient(t *testing.T, b backends.Backend, c convCase) (dk []float64,
 	if err != nil {
 		t.Fatalf("%s: %v", c.name, err)
 	}
-	return flat(out[1].Value()), convs
-}
-
-// flat flattens a nested [][][][]float64.
-func flat(v any) []float64 {
-	var out []float64
-	for _, a := range v.([][][][]float64) {
-		for _, b := range a {
-			for _, c := range b {
-				out = append(out, c...)
-			}
-		}
-	}
-	return out
+	return tensors.MustCopyFlatData[float64](out[1]), convs
 }
 
 // TestMatchesGoMLXGradient: the kernel gradient summed over batch slices
@@ -150,33 +138,12 @@ func TestKernelGradientClosedForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Finalize()
-	x := make([][][][]float64, N)
-	for n := range x {
-		x[n] = make([][][]float64, S)
-		for h := range x[n] {
-			x[n][h] = make([][]float64, S)
-			for w := range x[n][h] {
-				x[n][h][w] = xs[((n*S+h)*S+w)*C : ((n*S+h)*S+w)*C+C]
-			}
-		}
-	}
-	k := make([][][][]float64, K)
-	for i := range k {
-		k[i] = make([][][]float64, K)
-		for j := range k[i] {
-			k[i][j] = make([][]float64, C)
-			for c := range k[i][j] {
-				k[i][j][c] = make([]float64, O)
-			}
-		}
-	}
-	out, err := e.Exec(x, k)
+	out, err := e.Exec(tensors.FromFlatDataAndDimensions(xs, N, S, S, C), tensors.FromShape(shapes.Make(dtypes.Float64, K, K, C, O)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := out[0].Value().([][][][]float64)
-	v := out[1].Value().([][][][]float64)
-	outS := len(v[0])
+	got, v := tensors.MustCopyFlatData[float64](out[0]), tensors.MustCopyFlatData[float64](out[1])
+	outS := out[1].Shape().Dimensions[1]
 	// "Same" padding for stride 2, input 7, kernel 3: output 4, total padding 2, one on each side.
 	const pad = 1
 	for i := range K {
@@ -189,12 +156,12 @@ func TestKernelGradientClosedForm(t *testing.T) {
 							for w := range outS {
 								r, q := 2*h+i-pad, 2*w+j-pad
 								if r >= 0 && r < S && q >= 0 && q < S {
-									want += x[n][r][q][c] * v[n][h][w][o]
+									want += xs[((n*S+r)*S+q)*C+c] * v[((n*outS+h)*outS+w)*O+o]
 								}
 							}
 						}
 					}
-					if g := got[i][j][c][o]; math.Abs(g-want) > 1e-9*(1+math.Abs(want)) {
+					if g := got[((i*K+j)*C+c)*O+o]; math.Abs(g-want) > 1e-9*(1+math.Abs(want)) {
 						t.Fatalf("dk[%d,%d,%d,%d] = %g, closed form %g", i, j, c, o, g, want)
 					}
 				}
