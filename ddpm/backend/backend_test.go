@@ -3,6 +3,7 @@ package backend
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -44,5 +45,17 @@ func TestChoose(t *testing.T) {
 		if FindPlugin("cpu") == "" { // A system-wide go-xla install would be found legitimately.
 			t.Errorf("no plugin: %+v", c)
 		}
+	}
+}
+
+func TestReleaseFreedMemory(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("malloc_trim is glibc's")
+	}
+	if _, err := os.Stat("/etc/alpine-release"); err == nil {
+		t.Skip("musl has no malloc_trim")
+	}
+	if !ReleaseFreedMemory() {
+		t.Fatal("ReleaseFreedMemory found no malloc_trim in this Linux process's C library")
 	}
 }
