@@ -1,5 +1,6 @@
 // Package convgrad computes the kernel gradient of a convolution on XLA CPU
-// in batch slices that fit in the cache.
+// in batch slices that fit in the cache, and the input gradient of
+// even-sized kernels correctly.
 //
 // GoMLX builds the kernel gradient of a convolution as one more convolution:
 // the input, with batch and channels swapped, convolved with the output
@@ -25,6 +26,11 @@
 // The input gradient is GoMLX's, unchanged. The slicing applies only on the
 // XLA CPU plugin: GPU convolution libraries handle the large contraction
 // themselves, and the pure-Go backend has its own convolution.
+//
+// The rule also corrects GoMLX v0.26.0's input gradient for kernels of even
+// size (2x2, 4x4, ...; see inputGradient), on every backend: GoMLX centres
+// the padding of the transposed convolution on the kernel, which is one
+// position off for even sizes.
 //
 // Importing the package registers the rule for the whole process (GoMLX
 // exposes graph.VJPRegistration for this purpose).
@@ -103,19 +109,46 @@ func ImagesPerSlice(inFloats, outFloats int) int {
 }
 
 func vjp(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape) []*graph.Node {
-	grads := Original(node, vjpOutputs, outputShape)
-	if !Enabled || !onXLACPU(node.Graph().Backend()) {
-		return grads
-	}
 	p := read(node)
 	if p.channelGroupCount > 1 || p.batchGroupCount > 1 || len(p.inputDilations) > 0 {
-		return grads
+		return Original(node, vjpOutputs, outputShape)
 	}
 	x, kernel, v := node.Inputs()[0], node.Inputs()[1], vjpOutputs[0]
+	if !evenKernel(kernel, p) {
+		grads := Original(node, vjpOutputs, outputShape)
+		if dk := slicedKernelGradient(node, x, kernel, v, p); dk != nil {
+			grads[1] = dk // GoMLX's kernel gradient is then unused, and dropped by XLA.
+		}
+		return grads
+	}
+	// Even-sized kernels: GoMLX's input gradient is off by one position
+	// (see inputGradient), and GoMLX panics building it for some paddings,
+	// so its rule is used only for the kernel gradient of the same
+	// convolution with the padding made explicit.
+	dx := inputGradient(x, kernel, v, p)
+	if nonzero(p.paddings) {
+		x = padSpatial(x, p)
+		p.paddings = nil
+		node = graph.ConvGeneral(x, kernel, p.axes, p.strides, nil, nil, p.kernelDilations, 1, 1)
+	}
+	dk := slicedKernelGradient(node, x, kernel, v, p)
+	if dk == nil {
+		dk = Original(node, []*graph.Node{v}, node.Shape())[1]
+	}
+	return []*graph.Node{dx, dk}
+}
+
+// slicedKernelGradient is the kernel gradient of node = conv(x, kernel) as
+// the sum of GoMLX's kernel gradients of batch slices, or nil where that
+// does not apply (not XLA CPU, switched off, or a batch within one slice).
+func slicedKernelGradient(node, x, kernel, v *graph.Node, p params) *graph.Node {
+	if !Enabled || !onXLACPU(node.Graph().Backend()) {
+		return nil
+	}
 	n := x.Shape().Dimensions[p.axes.InputBatch]
 	per := ImagesPerSlice(x.Shape().Size()/n, node.Shape().Size()/n)
 	if per >= n {
-		return grads
+		return nil
 	}
 	var dk *graph.Node
 	for start := 0; start < n; start += per {
@@ -130,7 +163,85 @@ func vjp(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape) [
 			dk = graph.Add(dk, g)
 		}
 	}
-	return []*graph.Node{grads[0], dk}
+	return dk
+}
+
+func nonzero(paddings [][2]int) bool {
+	for _, p := range paddings {
+		if p != [2]int{} {
+			return true
+		}
+	}
+	return false
+}
+
+// padSpatial pads x with the convolution's zero padding.
+func padSpatial(x *graph.Node, p params) *graph.Node {
+	axes := make([]backends.PadAxis, x.Rank())
+	for i, axis := range p.axes.InputSpatial {
+		axes[axis] = backends.PadAxis{Start: p.paddings[i][0], End: p.paddings[i][1]}
+	}
+	return graph.Pad(x, graph.ScalarZero(x.Graph(), x.DType()), axes...)
+}
+
+// evenKernel tells whether the kernel, dilated, is even-sized along a
+// spatial axis.
+func evenKernel(kernel *graph.Node, p params) bool {
+	for i, axis := range p.axes.KernelSpatial {
+		k := kernel.Shape().Dimensions[axis]
+		if len(p.kernelDilations) > 0 {
+			k = (k-1)*p.kernelDilations[i] + 1
+		}
+		if k%2 == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// inputGradient is the gradient of a convolution (no channel or batch
+// grouping, no input dilation, input and output in the same layout) with
+// respect to its input x, given the output gradient v: v dilated by the
+// strides, correlated with the kernel reversed in space with its channel
+// axes swapped, padded by k-1-p0 before and by I - ((O-1)s+1) + p0 after
+// along each spatial axis, for an input of size I, an output of size O, a
+// dilated kernel of size k, stride s and padding (p0, p1).
+//
+// GoMLX v0.26.0 builds this with paddings centred on the kernel, which
+// puts even-sized kernels one position off (its gradient of a 2x2 kernel's
+// input does not match finite differences); the vjp above uses this one
+// for even-sized kernels and GoMLX's otherwise.
+func inputGradient(x, kernel, v *graph.Node, p params) *graph.Node {
+	axes := p.axes
+	rev := graph.Reverse(kernel, axes.KernelSpatial...)
+	revAxes := axes
+	revAxes.KernelInputChannels, revAxes.KernelOutputChannels = axes.KernelOutputChannels, axes.KernelInputChannels
+	pads := make([][2]int, len(axes.InputSpatial))
+	for i := range pads {
+		in := x.Shape().Dimensions[axes.InputSpatial[i]]
+		out := v.Shape().Dimensions[axes.OutputSpatial[i]]
+		k := kernel.Shape().Dimensions[axes.KernelSpatial[i]]
+		if len(p.kernelDilations) > 0 {
+			k = (k-1)*p.kernelDilations[i] + 1
+		}
+		s := 1
+		if len(p.strides) > 0 {
+			s = p.strides[i]
+		}
+		var p0 int
+		if len(p.paddings) > 0 {
+			p0 = p.paddings[i][0]
+		}
+		pads[i] = [2]int{k - 1 - p0, in - ((out-1)*s + 1) + p0}
+	}
+	c := graph.Convolve(v, rev).AxesConfig(revAxes).PaddingPerDim(pads)
+	if len(p.kernelDilations) > 0 {
+		c = c.DilationPerAxis(p.kernelDilations...)
+	}
+	if len(p.strides) > 0 {
+		c = c.InputDilationPerAxis(p.strides...)
+	}
+	return c.Done()
 }
 
 // sliceAxis returns x[..., start:end, ...] along one axis.
