@@ -198,7 +198,7 @@ func (m *Model) Denoise(ctx *context.Context, xt, t *Node) *Node {
 			}
 		}
 		if level != 0 {
-			h = conv(next("upsample"), upsampleNearest(h), h.Shape().Dimensions[3], 3, 1, false)
+			h = upsampleConv(next("upsample"), h, h.Shape().Dimensions[3])
 		}
 	}
 
@@ -320,6 +320,46 @@ func dense(ctx *context.Context, x *Node, out int, zeroInit bool) *Node {
 
 // silu is x * sigmoid(x), the official code's "nonlinearity" (swish).
 func silu(x *Node) *Node { return Mul(x, Sigmoid(x)) }
+
+// upsampleConv is conv(ctx, upsampleNearest(x), outCh, 3, 1, false), the
+// official code's nearest-neighbour upsampling followed by a 3x3 "same"
+// convolution, with the same variables, computed without the upsampled
+// image: each output pixel (2i+a, 2j+b) sees a 3x3 window of the upsampled
+// image that covers only 2x2 input pixels, so each of the four phases (a, b)
+// is a 2x2 convolution of x with the 3x3 kernel's taps summed where they
+// fall on the same input pixel. Along one axis, with kernel taps k0, k1, k2:
+//
+//	out[2i]   = k0 x[i-1] + (k1+k2) x[i]      (zero padding before)
+//	out[2i+1] = (k0+k1) x[i] + k2 x[i+1]      (zero padding after)
+//
+// This is 4/9 of the multiply-adds of the convolution of the upsampled image
+// (BenchmarkUpsampleConv: 19 -> 10 ms for the mnist preset's 14x14x64 ->
+// 28x28x64 at batch 64, forward). The gradients of these even-sized
+// convolutions come from ddpm/internal/convgrad (GoMLX's input gradient is
+// wrong for even kernel sizes).
+func upsampleConv(ctx *context.Context, x *Node, outCh int) *Node {
+	d := x.Shape().Dimensions
+	B, H, W, inCh := d[0], d[1], d[2], d[3]
+	k := ctx.VariableWithShape("weights", shapes.Make(x.DType(), 3, 3, inCh, outCh)).ValueGraph(x.Graph())
+	bias := ctx.WithInitializer(initializers.Zero).VariableWithShape("biases", shapes.Make(x.DType(), outCh)).ValueGraph(x.Graph())
+	// fold[a][p][u]: how 3x3 tap u adds into 2x2 tap p for phase a.
+	fold := Const(x.Graph(), [][][]float32{{{1, 0, 0}, {0, 1, 1}}, {{1, 1, 0}, {0, 0, 1}}})
+	fold = ConvertDType(fold, x.DType())
+	rows := Einsum("apu,uvco->apvco", fold, k)        // [2, 2, 3, C, O]
+	phases := Einsum("bqv,apvco->abpqco", fold, rows) // [2(a), 2(b), 2, 2, C, O]
+	var phaseRows []*Node
+	for a := range 2 {
+		var cols []*Node
+		for b := range 2 {
+			kab := Reshape(Slice(phases, AxisElem(a), AxisElem(b)), 2, 2, inCh, outCh)
+			cols = append(cols, Convolve(x, kab).PaddingPerDim([][2]int{{1 - a, a}, {1 - b, b}}).Done())
+		}
+		phaseRows = append(phaseRows, Stack(cols, 3)) // [B, H, W, 2(b), O]
+	}
+	y := Stack(phaseRows, 2) // [B, H, 2(a), W, 2(b), O]
+	y = Reshape(y, B, 2*H, 2*W, outCh)
+	return Add(y, Reshape(bias, 1, 1, 1, outCh))
+}
 
 // upsampleNearest doubles height and width by repeating pixels.
 func upsampleNearest(x *Node) *Node {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/diffusion-go/ddpm/ddpm/backend"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -107,4 +108,66 @@ func meanVar(v []float64) (float64, float64) {
 		s += (x - m) * (x - m) / float64(len(v))
 	}
 	return m, s
+}
+
+// TestUpsampleConv: upsampleConv equals a 3x3 "same" convolution of the
+// nearest-neighbour upsampled image, in value and in the gradients of a
+// random linear function of it with respect to the input, the kernel and the
+// bias (float64, shared variables), at odd and even sizes and non-square
+// images.
+func TestUpsampleConv(t *testing.T) {
+	{
+		for _, hw := range [][2]int{{3, 4}, {4, 4}, {1, 2}, {5, 3}} {
+			H, W := hw[0], hw[1]
+			const B, C, O = 2, 3, 5
+			rng := rand.New(rand.NewPCG(uint64(H), uint64(W)))
+			x := make([]float64, B*H*W*C)
+			r := make([]float64, B*2*H*2*W*O)
+			for i := range x {
+				x[i] = rng.NormFloat64()
+			}
+			for i := range r {
+				r[i] = rng.NormFloat64()
+			}
+			ctx := context.New().WithInitializer(func(g *graph.Graph, s shapes.Shape) *graph.Node {
+				v := make([]float64, s.Size())
+				for i := range v {
+					v[i] = rng.NormFloat64()
+				}
+				return graph.Reshape(graph.Const(g, v), s.Dimensions...)
+			})
+			e, err := context.NewExec(backend.MustNew(), ctx, func(ctx *context.Context, x, r *graph.Node) []*graph.Node {
+				ctx = ctx.In("up")
+				fast := upsampleConv(ctx, x, O)
+				plain := conv(ctx.Reuse(), upsampleNearest(x), O, 3, 1, false)
+				k := ctx.GetVariable("weights").ValueGraph(x.Graph())
+				b := ctx.GetVariable("biases").ValueGraph(x.Graph())
+				gf := graph.Gradient(graph.ReduceAllSum(graph.Mul(fast, r)), x, k, b)
+				gp := graph.Gradient(graph.ReduceAllSum(graph.Mul(plain, r)), x, k, b)
+				return append(append([]*graph.Node{fast, plain}, gf...), gp...)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := e.Exec(tensors.FromFlatDataAndDimensions(x, B, H, W, C), tensors.FromFlatDataAndDimensions(r, B, 2*H, 2*W, O))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, name := range []string{"output", "input gradient", "kernel gradient", "bias gradient"} {
+				a, p := out[2*i], out[2*i+1]
+				if i > 0 {
+					a, p = out[1+i], out[4+i]
+				}
+				got, want := tensors.MustCopyFlatData[float64](a), tensors.MustCopyFlatData[float64](p)
+				if !a.Shape().Equal(p.Shape()) {
+					t.Fatalf("%dx%d: %s shaped %s, want %s", H, W, name, a.Shape(), p.Shape())
+				}
+				for j := range want {
+					if math.Abs(got[j]-want[j]) > 1e-12*math.Max(1, math.Abs(want[j])) {
+						t.Fatalf("%dx%d: %s element %d is %.15g, want %.15g", H, W, name, j, got[j], want[j])
+					}
+				}
+			}
+		}
+	}
 }
