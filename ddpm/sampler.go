@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/diffusion-go/ddpm/ddpm/backend"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // Graph code reads as math.
@@ -121,12 +120,11 @@ func (s *Sampler) diffusionFor(steps string) (*Diffusion, error) {
 	return d, nil
 }
 
-// stepExec returns the step (x_t, t, rng) -> (x_{t-1}, predX0, rng), and
-// whether it is new: compiled at its first run.
-func (s *Sampler) stepExec(d *Diffusion, opts SampleOptions) (*context.Exec, bool, error) {
+// stepExec returns the compiled step (x_t, t, rng) -> (x_{t-1}, predX0, rng).
+func (s *Sampler) stepExec(d *Diffusion, opts SampleOptions) (*context.Exec, error) {
 	key := fmt.Sprintf("%s|%v|%g|%v", opts.Steps, opts.Method, opts.Eta, opts.ClipX0)
 	if e, ok := s.steps[key]; ok {
-		return e, false, nil
+		return e, nil
 	}
 	method, eta, clip := opts.Method, opts.Eta, opts.ClipX0
 	e, err := context.NewExec(s.Backend, s.Context.Reuse(), func(ctx *context.Context, xt, t, rng *Node) (*Node, *Node, *Node) {
@@ -142,10 +140,10 @@ func (s *Sampler) stepExec(d *Diffusion, opts SampleOptions) (*context.Exec, boo
 		return next, x0, rng
 	})
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	s.steps[key] = e
-	return e, true, nil
+	return e, nil
 }
 
 // batchT broadcasts a scalar int32 timestep to [B].
@@ -242,7 +240,7 @@ func checkImageShape(shape []int) error {
 
 // loop runs the reverse process from schedule index start down to 0.
 func (s *Sampler) loop(d *Diffusion, x, rng *tensors.Tensor, start int, opts SampleOptions) (*Result, error) {
-	step, fresh, err := s.stepExec(d, opts)
+	step, err := s.stepExec(d, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -255,9 +253,6 @@ func (s *Sampler) loop(d *Diffusion, x, rng *tensors.Tensor, start int, opts Sam
 		out, err := step.Exec(x, int32(i), rng)
 		if err != nil {
 			return nil, fmt.Errorf("sampling step t=%d: %w", d.Schedule.Timesteps[i], err)
-		}
-		if fresh && i == start {
-			backend.ReleaseFreedMemory() // What compiling the step allocated and freed.
 		}
 		if capture[i] {
 			res.Snapshots = append(res.Snapshots, Snapshot{T: d.Schedule.Timesteps[i], XT: x, PredX0: out[1]})

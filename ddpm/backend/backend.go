@@ -70,6 +70,8 @@ func New() (backends.Backend, error) {
 		shared, errNew = backends.NewWithConfig(sharedCh.Config)
 		if errNew != nil {
 			errNew = fmt.Errorf("creating GoMLX backend %q (%s): %w", sharedCh.Config, sharedCh.Reason, errNew)
+		} else if shared.Name() == "xla" {
+			shared = &trimming{shared}
 		}
 	})
 	return shared, errNew

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
 // TestChoose checks the order of the choice with a fake plugin file in a
@@ -57,5 +59,22 @@ func TestReleaseFreedMemory(t *testing.T) {
 	}
 	if !ReleaseFreedMemory() {
 		t.Fatal("ReleaseFreedMemory found no malloc_trim in this Linux process's C library")
+	}
+}
+
+// TestNewTrimsAfterCompiling: on XLA, New's backend is wrapped to release
+// freed C-heap memory after each compilation, and graphs still compile and
+// run through the wrapper.
+func TestNewTrimsAfterCompiling(t *testing.T) {
+	b := MustNew()
+	if Chosen().Plugin == "" {
+		t.Skip("no PJRT plugin: the pure-Go backend compiles in Go")
+	}
+	if _, ok := b.(*trimming); !ok {
+		t.Fatalf("New returned %T, want the trimming wrapper", b)
+	}
+	got := graph.MustExecOnce(b, func(x *graph.Node) *graph.Node { return graph.MulScalar(x, 3) }, float32(2))
+	if v := got.Value().(float32); v != 6 {
+		t.Fatalf("3 * 2 = %v through the wrapper", v)
 	}
 }

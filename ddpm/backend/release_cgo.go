@@ -26,9 +26,7 @@ import "C"
 //
 // XLA compiles in C++, and most of what it allocates while compiling is freed
 // once the executable exists; glibc keeps that freed memory in its arenas,
-// where it counts towards the process's resident memory until reused. For
-// the mnist preset's training step that is several hundred MiB, and the step
-// then allocates its own scratch memory on top, so trimming between the
-// compilation and the first run lowers the peak memory of training by that
-// much. It takes a few milliseconds; call it after compiling, not per step.
+// where it counts towards the process's resident memory until reused. The
+// backend returned by New calls this after every compilation. It takes a few
+// milliseconds.
 func ReleaseFreedMemory() bool { return C.release() >= 0 }

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/diffusion-go/ddpm/ddpm"
-	"github.com/diffusion-go/ddpm/ddpm/backend"
 	"github.com/diffusion-go/ddpm/ddpm/data"
 	"github.com/diffusion-go/ddpm/ddpm/unet"
 	"github.com/gomlx/gomlx/backends"
@@ -393,8 +392,7 @@ var ErrNonFinite = errors.New("non-finite loss")
 // TrainStep runs one step. A NaN or Inf loss returns an error wrapping
 // ErrNonFinite; nothing is written to disk then.
 func (tr *Trainer) TrainStep() (StepStats, error) {
-	first := tr.exec == nil
-	if first {
+	if tr.exec == nil {
 		if err := tr.buildExec(); err != nil {
 			return StepStats{}, err
 		}
@@ -404,11 +402,6 @@ func (tr *Trainer) TrainStep() (StepStats, error) {
 	out, err := tr.exec.Exec(x, t, w, float32(tr.step))
 	if err != nil {
 		return StepStats{}, fmt.Errorf("training step %d: %w", tr.step+1, err)
-	}
-	if first {
-		// The first run compiled the step: most of what XLA allocated
-		// for that is free now but held by the C heap.
-		backend.ReleaseFreedMemory()
 	}
 	st := StepStats{Step: tr.step + 1, Loss: scalar(out[0]), GradNorm: scalar(out[2]), LearningRate: scalar(out[3]),
 		Seconds: time.Since(start).Seconds()}

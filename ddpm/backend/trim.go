@@ -1,0 +1,23 @@
+package backend
+
+import "github.com/gomlx/gomlx/backends"
+
+// trimming is a backend whose every compilation ends with
+// ReleaseFreedMemory. XLA compiles in C++ and frees most of what it
+// allocated for that by the time the executable exists; trimming right
+// then, before the first run allocates the executable's scratch memory,
+// keeps the compiler's leftovers out of the peak memory of every program
+// (the mnist preset's training step: 1.8 -> 1.4 GiB at its first run).
+type trimming struct{ backends.Backend }
+
+func (b *trimming) Builder(name string) backends.Builder {
+	return trimmingBuilder{b.Backend.Builder(name)}
+}
+
+type trimmingBuilder struct{ backends.Builder }
+
+func (b trimmingBuilder) Compile(outputs []backends.Op, shardings []*backends.ShardingSpec) (backends.Executable, error) {
+	e, err := b.Builder.Compile(outputs, shardings)
+	ReleaseFreedMemory()
+	return e, err
+}
