@@ -352,7 +352,7 @@ func upsampleConv(ctx *context.Context, x *Node, outCh int) *Node {
 		var cols []*Node
 		for b := range 2 {
 			kab := Reshape(Slice(phases, AxisElem(a), AxisElem(b)), 2, 2, inCh, outCh)
-			cols = append(cols, Convolve(x, kab).PaddingPerDim([][2]int{{1 - a, a}, {1 - b, b}}).Done())
+			cols = append(cols, Convolve(x, kab).StridePerAxis(1, 1).PaddingPerDim([][2]int{{1 - a, a}, {1 - b, b}}).Done())
 		}
 		phaseRows = append(phaseRows, Stack(cols, 3)) // [B, H, W, 2(b), O]
 	}
