@@ -343,15 +343,13 @@ func upsampleConv(ctx *context.Context, x *Node, outCh int) *Node {
 	k := ctx.VariableWithShape("weights", shapes.Make(x.DType(), 3, 3, inCh, outCh)).ValueGraph(x.Graph())
 	bias := ctx.WithInitializer(initializers.Zero).VariableWithShape("biases", shapes.Make(x.DType(), outCh)).ValueGraph(x.Graph())
 	// fold[a][p][u]: how 3x3 tap u adds into 2x2 tap p for phase a.
-	fold := Const(x.Graph(), [][][]float32{{{1, 0, 0}, {0, 1, 1}}, {{1, 1, 0}, {0, 0, 1}}})
-	fold = ConvertDType(fold, x.DType())
-	rows := Einsum("apu,uvco->apvco", fold, k)        // [2, 2, 3, C, O]
-	phases := Einsum("bqv,apvco->abpqco", fold, rows) // [2(a), 2(b), 2, 2, C, O]
+	fold := [2][][]float32{{{1, 0, 0}, {0, 1, 1}}, {{1, 1, 0}, {0, 0, 1}}}
 	var phaseRows []*Node
 	for a := range 2 {
+		rows := Einsum("pu,uvco->pvco", ConvertDType(Const(x.Graph(), fold[a]), x.DType()), k) // [2, 3, C, O]
 		var cols []*Node
 		for b := range 2 {
-			kab := Reshape(Slice(phases, AxisElem(a), AxisElem(b)), 2, 2, inCh, outCh)
+			kab := Einsum("qv,pvco->pqco", ConvertDType(Const(x.Graph(), fold[b]), x.DType()), rows) // [2, 2, C, O]
 			cols = append(cols, Convolve(x, kab).StridePerAxis(1, 1).PaddingPerDim([][2]int{{1 - a, a}, {1 - b, b}}).Done())
 		}
 		phaseRows = append(phaseRows, Stack(cols, 3)) // [B, H, W, 2(b), O]

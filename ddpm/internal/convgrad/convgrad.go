@@ -114,89 +114,46 @@ func vjp(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape) [
 		return Original(node, vjpOutputs, outputShape)
 	}
 	x, kernel, v := node.Inputs()[0], node.Inputs()[1], vjpOutputs[0]
-	if !evenKernel(kernel, p) {
-		grads := Original(node, vjpOutputs, outputShape)
-		if dk := slicedKernelGradient(node, x, kernel, v, p); dk != nil {
-			grads[1] = dk // GoMLX's kernel gradient is then unused, and dropped by XLA.
-		}
-		return grads
-	}
-	// Even-sized kernels: GoMLX's input gradient is off by one position
-	// (see inputGradient), and GoMLX panics building it for some paddings,
-	// so its rule is used only for the kernel gradient of the same
-	// convolution with the padding made explicit.
 	dx := inputGradient(x, kernel, v, p)
-	if nonzero(p.paddings) {
-		x = padSpatial(x, p)
-		p.paddings = nil
-		node = graph.ConvGeneral(x, kernel, p.axes, p.strides, nil, nil, p.kernelDilations, 1, 1)
-	}
-	dk := slicedKernelGradient(node, x, kernel, v, p)
-	if dk == nil {
-		dk = Original(node, []*graph.Node{v}, node.Shape())[1]
-	}
-	return []*graph.Node{dx, dk}
-}
-
-// slicedKernelGradient is the kernel gradient of node = conv(x, kernel) as
-// the sum of GoMLX's kernel gradients of batch slices, or nil where that
-// does not apply (not XLA CPU, switched off, or a batch within one slice).
-func slicedKernelGradient(node, x, kernel, v *graph.Node, p params) *graph.Node {
-	if !Enabled || !onXLACPU(node.Graph().Backend()) {
-		return nil
-	}
 	n := x.Shape().Dimensions[p.axes.InputBatch]
 	per := ImagesPerSlice(x.Shape().Size()/n, node.Shape().Size()/n)
-	if per >= n {
-		return nil
+	if !Enabled || !onXLACPU(node.Graph().Backend()) || per >= n {
+		return []*graph.Node{dx, kernelGradient(x, kernel, v, p)}
 	}
 	var dk *graph.Node
 	for start := 0; start < n; start += per {
 		end := min(start+per, n)
-		xs := sliceAxis(x, p.axes.InputBatch, start, end)
-		vs := sliceAxis(v, p.axes.OutputBatch, start, end)
-		ys := graph.ConvGeneral(xs, kernel, p.axes, p.strides, p.paddings, nil, p.kernelDilations, 1, 1)
-		g := Original(ys, []*graph.Node{vs}, ys.Shape())[1] // The slice's input gradient is never used.
+		g := kernelGradient(sliceAxis(x, p.axes.InputBatch, start, end), kernel, sliceAxis(v, p.axes.OutputBatch, start, end), p)
 		if dk == nil {
 			dk = g
 		} else {
 			dk = graph.Add(dk, g)
 		}
 	}
-	return dk
+	return []*graph.Node{dx, dk}
 }
 
-func nonzero(paddings [][2]int) bool {
-	for _, p := range paddings {
-		if p != [2]int{} {
-			return true
-		}
-	}
-	return false
-}
+// dims are the sizes, per spatial axis, that both gradients need.
+type dims struct{ in, out, kernel, dilatedKernel, stride, dilation, padBefore int }
 
-// padSpatial pads x with the convolution's zero padding.
-func padSpatial(x *graph.Node, p params) *graph.Node {
-	axes := make([]backends.PadAxis, x.Rank())
-	for i, axis := range p.axes.InputSpatial {
-		axes[axis] = backends.PadAxis{Start: p.paddings[i][0], End: p.paddings[i][1]}
+func spatial(x, kernel, v *graph.Node, p params, i int) dims {
+	d := dims{
+		in:     x.Shape().Dimensions[p.axes.InputSpatial[i]],
+		out:    v.Shape().Dimensions[p.axes.OutputSpatial[i]],
+		kernel: kernel.Shape().Dimensions[p.axes.KernelSpatial[i]],
+		stride: 1, dilation: 1,
 	}
-	return graph.Pad(x, graph.ScalarZero(x.Graph(), x.DType()), axes...)
-}
-
-// evenKernel tells whether the kernel, dilated, is even-sized along a
-// spatial axis.
-func evenKernel(kernel *graph.Node, p params) bool {
-	for i, axis := range p.axes.KernelSpatial {
-		k := kernel.Shape().Dimensions[axis]
-		if len(p.kernelDilations) > 0 {
-			k = (k-1)*p.kernelDilations[i] + 1
-		}
-		if k%2 == 0 {
-			return true
-		}
+	if len(p.strides) > 0 {
+		d.stride = p.strides[i]
 	}
-	return false
+	if len(p.kernelDilations) > 0 {
+		d.dilation = p.kernelDilations[i]
+	}
+	if len(p.paddings) > 0 {
+		d.padBefore = p.paddings[i][0]
+	}
+	d.dilatedKernel = (d.kernel-1)*d.dilation + 1
+	return d
 }
 
 // inputGradient is the gradient of a convolution (no channel or batch
@@ -207,41 +164,83 @@ func evenKernel(kernel *graph.Node, p params) bool {
 // along each spatial axis, for an input of size I, an output of size O, a
 // dilated kernel of size k, stride s and padding (p0, p1).
 //
-// GoMLX v0.26.0 builds this with paddings centred on the kernel, which
-// puts even-sized kernels one position off (its gradient of a 2x2 kernel's
-// input does not match finite differences); the vjp above uses this one
-// for even-sized kernels and GoMLX's otherwise.
+// GoMLX v0.26.0 builds the same convolution with paddings centred on the
+// kernel, which puts even-sized kernels one position off (its gradient of a
+// 2x2 kernel's input does not match finite differences), and reverses the
+// kernel with an op the pure-Go backend lacks (see reverseAxis).
 func inputGradient(x, kernel, v *graph.Node, p params) *graph.Node {
 	axes := p.axes
-	rev := graph.Reverse(kernel, axes.KernelSpatial...)
+	rev := kernel
+	for _, axis := range axes.KernelSpatial {
+		rev = reverseAxis(rev, axis)
+	}
 	revAxes := axes
 	revAxes.KernelInputChannels, revAxes.KernelOutputChannels = axes.KernelOutputChannels, axes.KernelInputChannels
 	pads := make([][2]int, len(axes.InputSpatial))
 	for i := range pads {
-		in := x.Shape().Dimensions[axes.InputSpatial[i]]
-		out := v.Shape().Dimensions[axes.OutputSpatial[i]]
-		k := kernel.Shape().Dimensions[axes.KernelSpatial[i]]
-		if len(p.kernelDilations) > 0 {
-			k = (k-1)*p.kernelDilations[i] + 1
-		}
-		s := 1
-		if len(p.strides) > 0 {
-			s = p.strides[i]
-		}
-		var p0 int
-		if len(p.paddings) > 0 {
-			p0 = p.paddings[i][0]
-		}
-		pads[i] = [2]int{k - 1 - p0, in - ((out-1)*s + 1) + p0}
+		d := spatial(x, kernel, v, p, i)
+		pads[i] = [2]int{d.dilatedKernel - 1 - d.padBefore, d.in - ((d.out-1)*d.stride + 1) + d.padBefore}
 	}
 	c := graph.Convolve(v, rev).AxesConfig(revAxes).PaddingPerDim(pads)
 	if len(p.kernelDilations) > 0 {
 		c = c.DilationPerAxis(p.kernelDilations...)
+	} else {
+		c = c.DilationPerAxis(ones(len(pads))...)
 	}
 	if len(p.strides) > 0 {
 		c = c.InputDilationPerAxis(p.strides...)
 	}
-	return c.Done()
+	return c.StridePerAxis(ones(len(pads))...).Done()
+}
+
+// kernelGradient is the gradient of the same convolutions with respect to
+// the kernel, as GoMLX v0.26.0 builds it: x convolved with v as the kernel,
+// the batch contracted (x's batch axis as the input channels, v's as the
+// kernel's input channels) and x's channels kept apart (as the batch), the
+// strides as the kernel dilation and the kernel dilation as the strides, so
+// that the output is kernel-shaped: dk[i, c, o] = sum over n and output
+// positions h of x[n, s h + d i - p0, c] v[n, h, o] (one spatial axis
+// shown). The padding after is what makes the output the kernel's size.
+func kernelGradient(x, kernel, v *graph.Node, p params) *graph.Node {
+	axes := p.axes
+	var rev backends.ConvolveAxesConfig
+	rev.InputBatch, rev.InputChannels, rev.InputSpatial = axes.InputChannels, axes.InputBatch, axes.InputSpatial
+	rev.OutputBatch, rev.OutputChannels, rev.OutputSpatial = axes.KernelInputChannels, axes.KernelOutputChannels, axes.KernelSpatial
+	rev.KernelInputChannels, rev.KernelOutputChannels, rev.KernelSpatial = axes.OutputBatch, axes.OutputChannels, axes.OutputSpatial
+	n := len(axes.InputSpatial)
+	pads := make([][2]int, n)
+	strides, dilations := make([]int, n), make([]int, n)
+	for i := range pads {
+		d := spatial(x, kernel, v, p, i)
+		pads[i] = [2]int{d.padBefore, (d.kernel-1)*d.dilation + (d.out-1)*d.stride + 1 - d.in - d.padBefore}
+		strides[i], dilations[i] = d.dilation, d.stride
+	}
+	return graph.Convolve(x, v).AxesConfig(rev).PaddingPerDim(pads).StridePerAxis(strides...).DilationPerAxis(dilations...).Done()
+}
+
+// reverseAxis reverses x along axis: with XLA's reverse op, or with slices
+// where the backend lacks it (the pure-Go backend of GoMLX v0.26.0).
+func reverseAxis(x *graph.Node, axis int) *graph.Node {
+	n := x.Shape().Dimensions[axis]
+	if n == 1 {
+		return x
+	}
+	if x.Graph().Backend().Name() == "xla" {
+		return graph.Reverse(x, axis)
+	}
+	parts := make([]*graph.Node, n)
+	for i := range n {
+		parts[n-1-i] = sliceAxis(x, axis, i, i+1)
+	}
+	return graph.Concatenate(parts, axis)
+}
+
+func ones(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = 1
+	}
+	return s
 }
 
 // sliceAxis returns x[..., start:end, ...] along one axis.
