@@ -1,6 +1,6 @@
-// Package convgrad computes the kernel gradient of a convolution on XLA CPU
-// in batch slices that fit in the cache, and the input gradient of
-// even-sized kernels correctly.
+// Package convgrad is the gradient of GoMLX's convolution (ConvGeneral)
+// without channel or batch grouping: both gradients built here, the kernel
+// gradient in batch slices that fit in the cache on XLA CPU.
 //
 // GoMLX builds the kernel gradient of a convolution as one more convolution:
 // the input, with batch and channels swapped, convolved with the output
@@ -11,8 +11,8 @@
 // 28x28, 32 channels) that took 20 ms against 5 ms for the forward
 // convolution.
 //
-// The kernel gradient is a sum over the batch, so it can be computed as the
-// sum of the kernel gradients of batch slices, each by GoMLX's own rule.
+// The kernel gradient is a sum over the batch, so it is computed as the sum
+// of the kernel gradients of batch slices, each built as GoMLX builds it.
 // Slices of about 2^18 floats (1 MiB) of input or output gradient were at or
 // near the fastest size at every shape of the mnist and cifar10 presets
 // (trying 1 to 32 images per slice on a 2-core Xeon with AVX-512). Kernel
@@ -21,16 +21,16 @@
 // 14x14x64, 14 -> 6.0 ms; 32x32x128 at batch 128, 635 -> 222 ms; 16x16x256,
 // 610 -> 228 ms; 8x8x256, 125 -> 52 ms. Where a whole batch is already that
 // small (7x7x64 at batch 64) nothing changes. The price is compile time:
-// every slice is a convolution of its own.
-//
-// The input gradient is GoMLX's, unchanged. The slicing applies only on the
+// every slice is a convolution of its own. The slicing applies only on the
 // XLA CPU plugin: GPU convolution libraries handle the large contraction
 // themselves, and the pure-Go backend has its own convolution.
 //
-// The rule also corrects GoMLX v0.26.0's input gradient for kernels of even
-// size (2x2, 4x4, ...; see inputGradient), on every backend: GoMLX centres
-// the padding of the transposed convolution on the kernel, which is one
-// position off for even sizes.
+// The input gradient is the transposed convolution GoMLX builds, with two
+// differences (see inputGradient): its padding is right for kernels of even
+// size (GoMLX v0.26.0's is one position off for 2x2, 4x4, ...), and where the
+// backend has no reverse op (the pure-Go backend) the kernel is reversed
+// with slices, so that the pure-Go backend can train. Grouped convolutions
+// and input dilation keep GoMLX's rule.
 //
 // Importing the package registers the rule for the whole process (GoMLX
 // exposes graph.VJPRegistration for this purpose).
@@ -46,8 +46,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
-// Original is GoMLX's own VJP of ConvGeneral, used for the input gradient
-// and for each slice's kernel gradient.
+// Original is GoMLX's own VJP of ConvGeneral, still used for grouped
+// convolutions and input dilation.
 var Original = graph.VJPRegistration[graph.NodeTypeConvGeneral]
 
 // SliceFloats is the target size, in floats, of each batch slice's input
