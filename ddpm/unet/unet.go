@@ -286,14 +286,21 @@ func (m *Model) groupNorm(ctx *context.Context, x *Node) *Node {
 // zeroInit initialises the kernel at 0 (the official code's init_scale=0,
 // which makes every residual block start as the identity).
 func conv(ctx *context.Context, x *Node, outCh, kernel, stride int, zeroInit bool) *Node {
+	w, b := convVariables(ctx, x, outCh, kernel, zeroInit)
+	y := Convolve(x, w).StridePerAxis(stride, stride).PadSame().Done()
+	return Add(y, Reshape(b, 1, 1, 1, outCh))
+}
+
+// convVariables returns the kernel [kernel, kernel, in, outCh] and the bias
+// [outCh] of a convolution of x, created in ctx on first use.
+func convVariables(ctx *context.Context, x *Node, outCh, kernel int, zeroInit bool) (w, b *Node) {
 	inCh := x.Shape().Dimensions[3]
 	if zeroInit {
 		ctx = ctx.WithInitializer(initializers.Zero)
 	}
-	w := ctx.VariableWithShape("weights", shapes.Make(x.DType(), kernel, kernel, inCh, outCh)).ValueGraph(x.Graph())
-	b := ctx.WithInitializer(initializers.Zero).VariableWithShape("biases", shapes.Make(x.DType(), outCh)).ValueGraph(x.Graph())
-	y := Convolve(x, w).StridePerAxis(stride, stride).PadSame().Done()
-	return Add(y, Reshape(b, 1, 1, 1, outCh))
+	w = ctx.VariableWithShape("weights", shapes.Make(x.DType(), kernel, kernel, inCh, outCh)).ValueGraph(x.Graph())
+	b = ctx.WithInitializer(initializers.Zero).VariableWithShape("biases", shapes.Make(x.DType(), outCh)).ValueGraph(x.Graph())
+	return w, b
 }
 
 // dense is a linear layer over the last axis with bias.
@@ -339,17 +346,19 @@ func silu(x *Node) *Node { return Mul(x, Sigmoid(x)) }
 // wrong for even kernel sizes).
 func upsampleConv(ctx *context.Context, x *Node, outCh int) *Node {
 	d := x.Shape().Dimensions
-	B, H, W, inCh := d[0], d[1], d[2], d[3]
-	k := ctx.VariableWithShape("weights", shapes.Make(x.DType(), 3, 3, inCh, outCh)).ValueGraph(x.Graph())
-	bias := ctx.WithInitializer(initializers.Zero).VariableWithShape("biases", shapes.Make(x.DType(), outCh)).ValueGraph(x.Graph())
+	B, H, W := d[0], d[1], d[2]
+	k, bias := convVariables(ctx, x, outCh, 3, false)
 	// fold[a][p][u]: how 3x3 tap u adds into 2x2 tap p for phase a.
-	fold := [2][][]float32{{{1, 0, 0}, {0, 1, 1}}, {{1, 1, 0}, {0, 0, 1}}}
+	var fold [2]*Node
+	for a, f := range [2][][]float64{{{1, 0, 0}, {0, 1, 1}}, {{1, 1, 0}, {0, 0, 1}}} {
+		fold[a] = ConstAs(k, f)
+	}
 	var phaseRows []*Node
 	for a := range 2 {
-		rows := Einsum("pu,uvco->pvco", ConvertDType(Const(x.Graph(), fold[a]), x.DType()), k) // [2, 3, C, O]
+		rows := Einsum("pu,uvco->pvco", fold[a], k) // [2, 3, C, O]
 		var cols []*Node
 		for b := range 2 {
-			kab := Einsum("qv,pvco->pqco", ConvertDType(Const(x.Graph(), fold[b]), x.DType()), rows) // [2, 2, C, O]
+			kab := Einsum("qv,pvco->pqco", fold[b], rows) // [2, 2, C, O]
 			cols = append(cols, Convolve(x, kab).StridePerAxis(1, 1).PaddingPerDim([][2]int{{1 - a, a}, {1 - b, b}}).Done())
 		}
 		phaseRows = append(phaseRows, Stack(cols, 3)) // [B, H, W, 2(b), O]

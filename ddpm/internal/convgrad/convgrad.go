@@ -176,21 +176,16 @@ func inputGradient(x, kernel, v *graph.Node, p params) *graph.Node {
 	}
 	revAxes := axes
 	revAxes.KernelInputChannels, revAxes.KernelOutputChannels = axes.KernelOutputChannels, axes.KernelInputChannels
-	pads := make([][2]int, len(axes.InputSpatial))
+	n := len(axes.InputSpatial)
+	pads := make([][2]int, n)
+	ones, inDilations, dilations := make([]int, n), make([]int, n), make([]int, n)
 	for i := range pads {
 		d := spatial(x, kernel, v, p, i)
 		pads[i] = [2]int{d.dilatedKernel - 1 - d.padBefore, d.in - ((d.out-1)*d.stride + 1) + d.padBefore}
+		ones[i], inDilations[i], dilations[i] = 1, d.stride, d.dilation
 	}
-	c := graph.Convolve(v, rev).AxesConfig(revAxes).PaddingPerDim(pads)
-	if len(p.kernelDilations) > 0 {
-		c = c.DilationPerAxis(p.kernelDilations...)
-	} else {
-		c = c.DilationPerAxis(ones(len(pads))...)
-	}
-	if len(p.strides) > 0 {
-		c = c.InputDilationPerAxis(p.strides...)
-	}
-	return c.StridePerAxis(ones(len(pads))...).Done()
+	return graph.Convolve(v, rev).AxesConfig(revAxes).PaddingPerDim(pads).StridePerAxis(ones...).
+		DilationPerAxis(dilations...).InputDilationPerAxis(inDilations...).Done()
 }
 
 // kernelGradient is the gradient of the same convolutions with respect to
@@ -218,14 +213,14 @@ func kernelGradient(x, kernel, v *graph.Node, p params) *graph.Node {
 	return graph.Convolve(x, v).AxesConfig(rev).PaddingPerDim(pads).StridePerAxis(strides...).DilationPerAxis(dilations...).Done()
 }
 
-// reverseAxis reverses x along axis: with XLA's reverse op, or with slices
-// where the backend lacks it (the pure-Go backend of GoMLX v0.26.0).
+// reverseAxis reverses x along axis: with the backend's reverse op, or with
+// slices where it lacks one (the pure-Go backend of GoMLX v0.26.0).
 func reverseAxis(x *graph.Node, axis int) *graph.Node {
 	n := x.Shape().Dimensions[axis]
 	if n == 1 {
 		return x
 	}
-	if x.Graph().Backend().Name() == "xla" {
+	if x.Graph().Backend().Capabilities().Operations[backends.OpTypeReverse] {
 		return graph.Reverse(x, axis)
 	}
 	parts := make([]*graph.Node, n)
@@ -233,14 +228,6 @@ func reverseAxis(x *graph.Node, axis int) *graph.Node {
 		parts[n-1-i] = sliceAxis(x, axis, i, i+1)
 	}
 	return graph.Concatenate(parts, axis)
-}
-
-func ones(n int) []int {
-	s := make([]int, n)
-	for i := range s {
-		s[i] = 1
-	}
-	return s
 }
 
 // sliceAxis returns x[..., start:end, ...] along one axis.
