@@ -10,29 +10,51 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
-// BenchmarkKernelGradient times a 3x3 same-padded convolution's forward pass
-// plus its kernel gradient, sliced and not, at the shapes of the mnist
-// (batch 64) and cifar10 (batch 128) presets; the forward pass alone is
-// reported for reference:
+// BenchmarkKernelGradient times the kernel gradient alone of a same-padded
+// convolution at shapes of the mnist (batch 64) and cifar10 (batch 128)
+// presets: with the whole batch at once ("plain", GoMLX's rule), in slices
+// of ImagesPerSlice ("sliced", what training uses), and in slices of a
+// given number of images ("per=N"); the forward convolution is given for
+// reference. For 1x1 kernels "sliced" is the dot that training uses.
 //
-//	go test -run '^$' -bench KernelGradient ./ddpm/internal/convgrad/
+//	go test -run '^$' -bench 'KernelGradient/b64' ./ddpm/internal/convgrad/
+//	go test -run '^$' -bench 'KernelGradient/b64-28x28-96-32-k3' ./ddpm/internal/convgrad/
 func BenchmarkKernelGradient(b *testing.B) {
 	be := xlaCPU(b)
-	for _, s := range [][3]int{{64, 28, 32}, {64, 14, 64}, {64, 7, 64}, {128, 32, 128}, {128, 16, 256}, {128, 8, 256}} {
-		n, size, ch := s[0], s[1], s[2]
-		x := tensors.FromShape(shapes.Make(dtypes.Float32, n, size, size, ch))
-		v := tensors.FromShape(shapes.Make(dtypes.Float32, n, size, size, ch))
-		for _, mode := range []string{"forward", "plain", "sliced"} {
-			b.Run(fmt.Sprintf("%dx%dx%dx%d/%s", n, size, size, ch, mode), func(b *testing.B) {
-				Enabled = mode == "sliced"
-				defer func() { Enabled = true }()
+	type conv struct{ n, size, in, out, k int }
+	for _, c := range []conv{
+		{64, 28, 32, 32, 3}, {64, 28, 64, 32, 3}, {64, 28, 96, 32, 3}, {64, 14, 64, 64, 3}, {64, 14, 128, 64, 3},
+		{64, 7, 64, 64, 3}, {64, 28, 96, 32, 1},
+		{128, 32, 128, 128, 3}, {128, 32, 256, 128, 3}, {128, 16, 256, 256, 3}, {128, 16, 512, 256, 3},
+		{128, 8, 512, 256, 3}, {128, 32, 256, 128, 1},
+	} {
+		x := tensors.FromShape(shapes.Make(dtypes.Float32, c.n, c.size, c.size, c.in))
+		v := tensors.FromShape(shapes.Make(dtypes.Float32, c.n, c.size, c.size, c.out))
+		image := c.size * c.size * max(c.in, c.out)
+		modes := []string{"forward", "plain", "sliced"}
+		if c.k > 1 {
+			modes = append(modes, "per=1", "per=2", "per=3", "per=4", "per=8", "per=16")
+		}
+		for _, mode := range modes {
+			b.Run(fmt.Sprintf("b%d-%dx%d-%d-%d-k%d/%s", c.n, c.size, c.size, c.in, c.out, c.k, mode), func(b *testing.B) {
+				oldFloats, oldPowers := sliceFloats, powersOfTwo
+				defer func() { Enabled, sliceFloats, powersOfTwo = true, oldFloats, oldPowers }()
+				Enabled = mode != "plain"
+				var per int
+				if _, err := fmt.Sscanf(mode, "per=%d", &per); err == nil {
+					sliceFloats, powersOfTwo = per*image, false
+				}
 				e, err := NewExec(be, func(x, v *Node) []*Node {
-					k := Zeros(x.Graph(), shapes.Make(x.DType(), 3, 3, ch, ch))
+					k := Zeros(x.Graph(), shapes.Make(x.DType(), c.k, c.k, c.in, c.out))
 					y := Convolve(x, k).PadSame().Done()
 					if mode == "forward" {
 						return []*Node{ReduceAllSum(y)}
 					}
-					return []*Node{ReduceAllSum(y), Gradient(ReduceAllSum(Mul(y, v)), k)[0]}
+					if mode == "plain" && c.k == 1 { // GoMLX's rule: a convolution.
+						VJPRegistration[NodeTypeConvGeneral] = Original
+						defer func() { VJPRegistration[NodeTypeConvGeneral] = vjp }()
+					}
+					return []*Node{Gradient(ReduceAllSum(Mul(y, v)), k)[0]}
 				})
 				if err != nil {
 					b.Fatal(err)

@@ -1,6 +1,7 @@
 // Package convgrad is the gradient of GoMLX's convolution (ConvGeneral)
 // without channel or batch grouping: both gradients built here, the kernel
-// gradient in batch slices that fit in the cache on XLA CPU.
+// gradient in batch slices that fit in the cache on XLA CPU, and as one
+// matrix multiply for 1x1 kernels.
 //
 // GoMLX builds the kernel gradient of a convolution as one more convolution:
 // the input, with batch and channels swapped, convolved with the output
@@ -13,17 +14,24 @@
 //
 // The kernel gradient is a sum over the batch, so it is computed as the sum
 // of the kernel gradients of batch slices, each built as GoMLX builds it.
-// Slices of about 2^18 floats (1 MiB) of input or output gradient were at or
-// near the fastest size at every shape of the mnist and cifar10 presets
-// (trying 1 to 32 images per slice on a 2-core Xeon with AVX-512). Kernel
-// gradient alone, whole batch -> sliced (BenchmarkKernelGradient):
-// 28x28x32 at batch 64, 20 -> 8.9 ms (the forward convolution takes 5 ms);
-// 14x14x64, 14 -> 6.0 ms; 32x32x128 at batch 128, 635 -> 222 ms; 16x16x256,
-// 610 -> 228 ms; 8x8x256, 125 -> 52 ms. Where a whole batch is already that
-// small (7x7x64 at batch 64) nothing changes. The price is compile time:
-// every slice is a convolution of its own. The slicing applies only on the
-// XLA CPU plugin: GPU convolution libraries handle the large contraction
-// themselves, and the pure-Go backend has its own convolution.
+// Slices of about 2^18 floats (1 MiB) of input or output gradient, rounded
+// to a power of two of images (see ImagesPerSlice), were at or near the
+// fastest size at every shape of the mnist and cifar10 presets (trying 1 to
+// 32 images per slice on a 2-core Xeon with AVX-512). Kernel gradient alone,
+// whole batch -> sliced (BenchmarkKernelGradient): 28x28x32 at batch 64,
+// 17 -> 7.6 ms (the forward convolution takes 4.7 ms); 28x28, 96 -> 32
+// channels, 48 -> 25 ms; 14x14x64, 13 -> 6.6 ms; 32x32x128 at batch 128,
+// 635 -> 222 ms; 16x16x256, 610 -> 228 ms; 8x8x256, 125 -> 52 ms. Where a
+// whole batch is already that small (7x7x64 at batch 64) nothing changes.
+// The price is compile time: every slice is a convolution of its own. The
+// slicing applies only on the XLA CPU plugin: GPU convolution libraries
+// handle the large contraction themselves, and the pure-Go backend has its
+// own convolution.
+//
+// The kernel gradient of a 1x1 convolution at stride 1 without padding (the
+// U-Net's skip connections between blocks of different widths) is one
+// matrix multiply, on every backend: 23 -> 2.5 ms for mnist's 28x28, 96 -> 32
+// channels at batch 64, against 3 ms for the forward convolution.
 //
 // The input gradient is the transposed convolution GoMLX builds, with two
 // differences (see inputGradient): its padding is right for kernels of even
@@ -37,7 +45,9 @@
 package convgrad
 
 import (
+	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -103,9 +113,74 @@ func onXLACPU(b backends.Backend) bool {
 
 // ImagesPerSlice is the number of batch entries per slice for a
 // convolution whose input holds inFloats and whose output holds outFloats
-// floats per batch entry: as many as fit in SliceFloats, at least one.
+// floats per batch entry: the power of two nearest (geometrically) to the
+// number that fits in SliceFloats, at least one.
+//
+// In the kernel gradient's convolution the batch is the contracted channel
+// axis, and YNNPACK runs it much slower when that axis is 3 or 5 long than
+// when it is 2, 4 or 8. Kernel gradient of a 3x3 convolution, images per
+// slice -> ms (BenchmarkKernelGradient): mnist's 28x28, 96 -> 32 channels
+// at batch 64, 3 (the most that fit) -> 72, 2 -> 32, 4 -> 25, 8 -> 22, the
+// whole batch -> 48; cifar10's 32x32, 128 -> 128 at batch 128, 2 -> 223,
+// 4 -> 383; 16x16, 256 -> 256, 4 -> 221, 8 -> 350.
 func ImagesPerSlice(inFloats, outFloats int) int {
-	return max(1, sliceFloats/max(inFloats, outFloats, 1))
+	fit := float64(sliceFloats) / float64(max(inFloats, outFloats, 1))
+	if !powersOfTwo {
+		return max(1, int(fit))
+	}
+	return 1 << int(max(0, math.Round(math.Log2(fit))))
+}
+
+// powersOfTwo rounds ImagesPerSlice to a power of two; tests turn it off to
+// slice small convolutions in slices of any size.
+var powersOfTwo = true
+
+// pointwise tells whether the convolution is a 1x1 kernel applied at every
+// position (stride 1, no padding), a matrix multiply over the channels.
+func pointwise(kernel *graph.Node, p params) bool {
+	for _, axis := range p.axes.KernelSpatial {
+		if kernel.Shape().Dimensions[axis] != 1 {
+			return false
+		}
+	}
+	for _, s := range p.strides {
+		if s != 1 {
+			return false
+		}
+	}
+	for _, pad := range p.paddings {
+		if pad != [2]int{0, 0} {
+			return false
+		}
+	}
+	return true
+}
+
+// pointwiseKernelGradient is the kernel gradient of a pointwise convolution:
+// dk[c, o] = sum over the batch and positions of x[..., c] v[..., o], one
+// matrix multiply. As a convolution (GoMLX's rule) XLA CPU took 19 ms for
+// the mnist preset's 28x28, 96 -> 32 channels skip connection at batch 64;
+// as a dot, 2.7 ms.
+func pointwiseKernelGradient(x, kernel, v *graph.Node, p params) *graph.Node {
+	axes := p.axes
+	var dk *graph.Node // [in channels, out channels]
+	last := x.Rank() - 1
+	if axes.InputChannels == last && axes.OutputChannels == last && axes.InputBatch == axes.OutputBatch &&
+		slices.Equal(axes.InputSpatial, axes.OutputSpatial) {
+		// Channels last, positions in the same order in x and v: a plain
+		// matrix multiply of [positions, channels] matrices (XLA CPU ran the
+		// 4-D contraction at half the speed).
+		c, o := x.Shape().Dimensions[last], v.Shape().Dimensions[last]
+		dk = graph.DotGeneral(graph.Reshape(x, -1, c), []int{0}, nil, graph.Reshape(v, -1, o), []int{0}, nil)
+	} else {
+		xAxes := append([]int{axes.InputBatch}, axes.InputSpatial...)
+		vAxes := append([]int{axes.OutputBatch}, axes.OutputSpatial...)
+		dk = graph.DotGeneral(x, xAxes, nil, v, vAxes, nil)
+	}
+	if axes.KernelInputChannels > axes.KernelOutputChannels {
+		dk = graph.Transpose(dk, 0, 1)
+	}
+	return graph.Reshape(dk, kernel.Shape().Dimensions...)
 }
 
 func vjp(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape) []*graph.Node {
@@ -115,6 +190,9 @@ func vjp(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape) [
 	}
 	x, kernel, v := node.Inputs()[0], node.Inputs()[1], vjpOutputs[0]
 	dx := inputGradient(x, kernel, v, p)
+	if pointwise(kernel, p) {
+		return []*graph.Node{dx, pointwiseKernelGradient(x, kernel, v, p)}
+	}
 	n := x.Shape().Dimensions[p.axes.InputBatch]
 	per := ImagesPerSlice(x.Shape().Size()/n, node.Shape().Size()/n)
 	if !Enabled || !onXLACPU(node.Graph().Backend()) || per >= n {

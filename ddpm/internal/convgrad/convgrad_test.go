@@ -22,40 +22,48 @@ func xlaCPU(t testing.TB) backends.Backend {
 	return b
 }
 
-// sliced lowers the slice size so that small test convolutions are sliced,
-// and restores it afterwards.
+// sliced lowers the slice size so that small test convolutions are sliced
+// (in slices of any number of images), and restores it afterwards.
 func sliced(t *testing.T, floats int) {
 	t.Helper()
-	old := sliceFloats
-	sliceFloats = floats
-	t.Cleanup(func() { sliceFloats = old })
+	oldFloats, oldPowers := sliceFloats, powersOfTwo
+	sliceFloats, powersOfTwo = floats, false
+	t.Cleanup(func() { sliceFloats, powersOfTwo = oldFloats, oldPowers })
 }
 
 type convCase struct {
 	name         string
 	x, k         []int
 	conv         func(x, k *Node) *Node
-	batch, image int // batch size; floats per batch entry of the input or of the output, whichever is larger
+	batch, image int  // batch size; floats per batch entry of the input or of the output, whichever is larger
+	pointwise    bool // a 1x1 kernel at stride 1: its kernel gradient is a dot, not sliced
 }
 
 var cases = []convCase{
 	{"3x3 same", []int{10, 6, 6, 3}, []int{3, 3, 3, 4},
-		func(x, k *Node) *Node { return Convolve(x, k).PadSame().Done() }, 10, 6 * 6 * 4},
+		func(x, k *Node) *Node { return Convolve(x, k).PadSame().Done() }, 10, 6 * 6 * 4, false},
 	{"3x3 stride 2", []int{10, 6, 6, 3}, []int{3, 3, 3, 4},
-		func(x, k *Node) *Node { return Convolve(x, k).StridePerAxis(2, 2).PadSame().Done() }, 10, 6 * 6 * 3},
+		func(x, k *Node) *Node { return Convolve(x, k).StridePerAxis(2, 2).PadSame().Done() }, 10, 6 * 6 * 3, false},
 	{"1x1", []int{9, 5, 5, 6}, []int{1, 1, 6, 2},
-		func(x, k *Node) *Node { return Convolve(x, k).PadSame().Done() }, 9, 5 * 5 * 6},
+		func(x, k *Node) *Node { return Convolve(x, k).PadSame().Done() }, 9, 5 * 5 * 6, true},
+	{"1x1 stride 2", []int{9, 5, 5, 6}, []int{1, 1, 6, 2},
+		func(x, k *Node) *Node { return Convolve(x, k).StridePerAxis(2, 2).NoPadding().Done() }, 9, 5 * 5 * 6, false},
+	{"1x1 channels first", []int{8, 3, 6, 6}, []int{4, 3, 1, 1},
+		func(x, k *Node) *Node {
+			return Convolve(x, k).ChannelsAxis(timage.ChannelsFirst).PadSame().Done() // Kernel [O, I, 1, 1].
+		}, 8, 4 * 6 * 6, true},
 	{"dilated, no padding", []int{7, 9, 9, 2}, []int{3, 3, 2, 3},
-		func(x, k *Node) *Node { return Convolve(x, k).DilationPerAxis(2, 2).NoPadding().Done() }, 7, 9 * 9 * 2},
+		func(x, k *Node) *Node { return Convolve(x, k).DilationPerAxis(2, 2).NoPadding().Done() }, 7, 9 * 9 * 2, false},
 	{"channels first", []int{8, 3, 6, 6}, []int{4, 3, 3, 3},
 		func(x, k *Node) *Node {
 			return Convolve(x, k).ChannelsAxis(timage.ChannelsFirst).PadSame().Done() // Images [B, C, H, W], kernel [O, I, H, W].
-		}, 8, 4 * 6 * 6},
+		}, 8, 4 * 6 * 6, false},
 }
 
 // kernelGradientOf returns the kernel gradient of a random loss of the case's
-// convolution, and the number of convolutions in the graph that computed it.
-func kernelGradientOf(t *testing.T, b backends.Backend, c convCase) (dk []float64, convs int) {
+// convolution, and the number of convolutions and of dot products in the
+// graph that computed it.
+func kernelGradientOf(t *testing.T, b backends.Backend, c convCase) (dk []float64, convs, dots int) {
 	t.Helper()
 	e, err := NewExec(b, func(g *Graph) []*Node {
 		rng := RNGStateFromSeedForGraph(g, 7)
@@ -64,10 +72,13 @@ func kernelGradientOf(t *testing.T, b backends.Backend, c convCase) (dk []float6
 		y := c.conv(x, k)
 		_, w := RandomNormal(rng, y.Shape())
 		grads := Gradient(ReduceAllSum(Mul(y, w)), x, k)
-		convs = 0
+		convs, dots = 0, 0
 		for _, n := range g.Nodes() {
-			if n.Type() == NodeTypeConvGeneral {
+			switch n.Type() {
+			case NodeTypeConvGeneral:
 				convs++
+			case NodeTypeDotGeneral:
+				dots++
 			}
 		}
 		return grads
@@ -80,13 +91,14 @@ func kernelGradientOf(t *testing.T, b backends.Backend, c convCase) (dk []float6
 	if err != nil {
 		t.Fatalf("%s: %v", c.name, err)
 	}
-	return tensors.MustCopyFlatData[float64](out[1]), convs
+	return tensors.MustCopyFlatData[float64](out[1]), convs, dots
 }
 
-// TestMatchesGoMLXGradient: the kernel gradient summed over batch slices
-// equals GoMLX's own, for strides, 1x1 kernels, dilation, channels-first
-// layouts and batches that the slices do not divide evenly; and the graph
-// really was sliced.
+// TestMatchesGoMLXGradient: the kernel gradient summed over batch slices, or
+// computed as one dot for 1x1 kernels at stride 1, equals GoMLX's own, for
+// strides, 1x1 kernels, dilation, channels-first layouts and batches that
+// the slices do not divide evenly; and the graph really was sliced, or
+// really used a dot.
 func TestMatchesGoMLXGradient(t *testing.T) {
 	b := xlaCPU(t)
 	for _, c := range cases {
@@ -95,14 +107,19 @@ func TestMatchesGoMLXGradient(t *testing.T) {
 			if got := ImagesPerSlice(c.image, 0); got != 3 {
 				t.Fatalf("ImagesPerSlice = %d, want 3", got)
 			}
-			got, convs := kernelGradientOf(t, b, c)
+			got, convs, dots := kernelGradientOf(t, b, c)
 			VJPRegistration[NodeTypeConvGeneral] = Original
-			want, plain := kernelGradientOf(t, b, c)
+			want, plain, _ := kernelGradientOf(t, b, c)
 			VJPRegistration[NodeTypeConvGeneral] = vjp
-			slices := (c.batch + 2) / 3
-			// Forward, input gradient, kernel gradient; or forward, input gradient and one per slice.
-			if plain != 3 || convs != 2+slices {
-				t.Errorf("graph has %d convolutions sliced and %d with GoMLX's rule, want %d and 3", convs, plain, 2+slices)
+			// Forward, input gradient, kernel gradient; or forward, input
+			// gradient and one per slice; or forward and input gradient
+			// convolutions and the kernel gradient's dot.
+			wantConvs, wantDots := 2+(c.batch+2)/3, 0
+			if c.pointwise {
+				wantConvs, wantDots = 2, 1
+			}
+			if plain != 3 || convs != wantConvs || dots != wantDots {
+				t.Errorf("graph has %d convolutions and %d dots here and %d convolutions with GoMLX's rule, want %d, %d and 3", convs, dots, plain, wantConvs, wantDots)
 			}
 			if len(got) != len(want) {
 				t.Fatalf("kernel gradient has %d values, want %d", len(got), len(want))
@@ -170,14 +187,18 @@ func TestKernelGradientClosedForm(t *testing.T) {
 	}
 }
 
-// TestImagesPerSlice: as many batch entries as fit in SliceFloats, by the
-// larger of input and output, and never fewer than one.
+// TestImagesPerSlice: the power of two nearest to the number of batch
+// entries that fit in SliceFloats, by the larger of input and output, and
+// never fewer than one.
 func TestImagesPerSlice(t *testing.T) {
 	for _, c := range []struct{ in, out, want int }{
-		{28 * 28 * 32, 28 * 28 * 32, 10}, // mnist first stage: 2^18 / 25088
+		{28 * 28 * 32, 28 * 28 * 32, 8},  // mnist first stage: 2^18 / 25088 = 10.4
+		{14 * 14 * 64, 14 * 14 * 64, 16}, // 20.9
+		{28 * 28 * 96, 28 * 28 * 32, 4},  // 3.5
+		{28 * 28 * 64, 28 * 28 * 32, 4},  // 5.2
 		{32 * 32 * 128, 32 * 32 * 128, 2},
-		{7 * 7 * 64, 7 * 7 * 64, 83}, // More than the batch of 64: not sliced.
-		{28 * 28 * 64, 28 * 28 * 32, 5},
+		{32 * 32 * 384, 32 * 32 * 128, 1}, // 0.67
+		{7 * 7 * 64, 7 * 7 * 64, 64},      // 83.6: the whole batch of 64, not sliced.
 		{1 << 20, 1, 1},
 		{0, 0, SliceFloats},
 	} {
@@ -189,9 +210,9 @@ func TestImagesPerSlice(t *testing.T) {
 
 // TestGradientsClosedForm checks both gradients of L = sum(conv(x, k) * v)
 // against their definitions computed on the host, for even- and odd-sized
-// kernels, strides, dilations and asymmetric paddings, with the kernel
-// gradient sliced (2+2+1 images) and not; and inputGradient, called
-// directly, in every case:
+// kernels, strides, dilations and asymmetric paddings, 1x1 kernels (a dot
+// at stride 1 without padding), with the kernel gradient sliced (2+2+1
+// images) and not; and inputGradient, called directly, in every case:
 //
 //	y[n,h,w,o] = sum over i, j, c of x[n, s h + d i - p0, s w + d j - q0, c] k[i,j,c,o]
 //	dL/dx[n,r,q,c] = sum of k[i,j,c,o] v[n,h,w,o] over s h + d i - p0 = r, s w + d j - q0 = q
@@ -215,6 +236,9 @@ func TestGradientsClosedForm(t *testing.T) {
 		{"3x3 stride 2 same", 3, 3, 2, 1, [][2]int{{1, 1}, {1, 1}}},
 		{"2x2 dilated 2", 2, 2, 1, 2, [][2]int{{1, 1}, {0, 2}}},
 		{"2x2 dilated 3", 2, 2, 1, 3, [][2]int{{2, 1}, {1, 2}}},
+		{"1x1", 1, 1, 1, 1, [][2]int{{0, 0}, {0, 0}}},
+		{"1x1 stride 2", 1, 1, 2, 1, [][2]int{{0, 0}, {0, 0}}},
+		{"1x1 padded", 1, 1, 1, 1, [][2]int{{1, 0}, {0, 2}}},
 	} {
 		for _, slicedToo := range []bool{false, true} {
 			const N, S, C, O = 5, 7, 2, 3
