@@ -8,7 +8,7 @@ import (
 // HugePagesTunable asks glibc's malloc to back its large blocks with
 // transparent huge pages (glibc 2.35 and later; older versions ignore it).
 // XLA CPU allocates each executable's scratch memory anew on every run
-// (about 480 MiB for an mnist training step) and the kernel maps and zeroes
+// (about 375 MiB for an mnist training step) and the kernel maps and zeroes
 // it page by page; with 2 MiB pages that costs 512 times fewer faults. It
 // made the mnist training step 4-8% faster here (A/B of ddpm bench -worker,
 // alternated). glibc reads its tunables only when a process starts, so the
