@@ -133,60 +133,6 @@ func TestMatchesGoMLXGradient(t *testing.T) {
 	}
 }
 
-// TestKernelGradientClosedForm checks the sliced kernel gradient of a
-// stride-2, same-padded 3x3 convolution against its definition computed on
-// the host: dL/dk[i,j,c,o] = sum over n, output (h, w) of
-// x[n, 2h+i-p, 2w+j-p, c] * v[n, h, w, o], zero outside the image.
-func TestKernelGradientClosedForm(t *testing.T) {
-	b := xlaCPU(t)
-	const N, S, C, O, K = 5, 7, 2, 3, 3
-	sliced(t, 2*S*S*C) // Slices of 2 entries: 2+2+1.
-	xs := make([]float64, N*S*S*C)
-	for i := range xs {
-		xs[i] = math.Sin(float64(i)*0.37) + 0.1*float64(i%5)
-	}
-	e, err := NewExec(b, func(x, k *Node) []*Node {
-		y := Convolve(x, k).StridePerAxis(2, 2).PadSame().Done()
-		v := Cos(MulScalar(Iota(x.Graph(), y.Shape(), 0), 0.3)) // Any fixed output gradient.
-		v = Add(v, MulScalar(Iota(x.Graph(), y.Shape(), 3), 0.5))
-		return []*Node{Gradient(ReduceAllSum(Mul(y, v)), k)[0], v}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Finalize()
-	out, err := e.Exec(tensors.FromFlatDataAndDimensions(xs, N, S, S, C), tensors.FromShape(shapes.Make(dtypes.Float64, K, K, C, O)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, v := tensors.MustCopyFlatData[float64](out[0]), tensors.MustCopyFlatData[float64](out[1])
-	outS := out[1].Shape().Dimensions[1]
-	// "Same" padding for stride 2, input 7, kernel 3: output 4, total padding 2, one on each side.
-	const pad = 1
-	for i := range K {
-		for j := range K {
-			for c := range C {
-				for o := range O {
-					var want float64
-					for n := range N {
-						for h := range outS {
-							for w := range outS {
-								r, q := 2*h+i-pad, 2*w+j-pad
-								if r >= 0 && r < S && q >= 0 && q < S {
-									want += xs[((n*S+r)*S+q)*C+c] * v[((n*outS+h)*outS+w)*O+o]
-								}
-							}
-						}
-					}
-					if g := got[((i*K+j)*C+c)*O+o]; math.Abs(g-want) > 1e-9*(1+math.Abs(want)) {
-						t.Fatalf("dk[%d,%d,%d,%d] = %g, closed form %g", i, j, c, o, g, want)
-					}
-				}
-			}
-		}
-	}
-}
-
 // TestImagesPerSlice: the power of two nearest to the number of batch
 // entries that fit in SliceFloats, by the larger of input and output, and
 // never fewer than one.
