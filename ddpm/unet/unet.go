@@ -258,10 +258,14 @@ func (m *Model) attnBlock(ctx *context.Context, x *Node) *Node {
 // groupNorm normalises over (H, W, channels of the group), with a learned
 // per-channel scale and offset, as tf.contrib.layers.group_norm (eps 1e-6).
 // The statistics are two-pass (mean, then the mean square of the centred
-// values), each reduced first over the H*W positions of every channel and
-// then over the channels of a group: on XLA CPU this is 9% faster for a
-// training step and 15% for a sampling step of the mnist preset than one
-// reduction over (H, W, C/G) of a [B, H, W, G, C/G] view.
+// values), each summed first over the H*W positions of every channel
+// (sumPositions) and then over the channels of a group; the normalisation
+// itself runs on the flattened [B, H*W, C] view, whose broadcasts give
+// gradients that are plain reductions over the positions. On XLA CPU this is
+// 9% faster for a training step and 15% for a sampling step of the mnist
+// preset than one reduction over (H, W, C/G) of a [B, H, W, G, C/G] view,
+// and sumPositions in place of a reduction over the flattened positions
+// makes the sampling step about 10% faster again.
 func (m *Model) groupNorm(ctx *context.Context, x *Node) *Node {
 	dims := x.Shape().Dimensions
 	B, H, W, C := dims[0], dims[1], dims[2], dims[3]
@@ -269,17 +273,35 @@ func (m *Model) groupNorm(ctx *context.Context, x *Node) *Node {
 	if C%G != 0 {
 		panic(errors.Errorf("unet: %d channels are not divisible by %d GroupNorm groups", C, G))
 	}
-	groupMean := func(v *Node) *Node { // [B, HW, C] -> mean over HW and the group's channels, [B, 1, C]
-		g := ReduceAndKeep(Reshape(ReduceMean(v, 1), B, G, C/G), ReduceMean, -1)
+	groupMean := func(v *Node) *Node { // [B, H, W, C] -> mean over H, W and the group's channels, [B, 1, C]
+		g := ReduceAndKeep(Reshape(sumPositions(v), B, G, C/G), ReduceSum, -1)
+		g = MulScalar(g, 1/float64(H*W*(C/G)))
 		return Reshape(BroadcastToDims(g, B, G, C/G), B, 1, C)
 	}
 	flat := Reshape(x, B, H*W, C)
-	centered := Sub(flat, groupMean(flat))
-	inv := Inverse(Sqrt(AddScalar(groupMean(Square(centered)), 1e-6)))
+	centered := Sub(flat, groupMean(x))
+	inv := Inverse(Sqrt(AddScalar(groupMean(Reshape(Square(centered), B, H, W, C)), 1e-6)))
 	gamma := ctx.WithInitializer(initializers.One).VariableWithShape("gamma", shapes.Make(x.DType(), C)).ValueGraph(x.Graph())
 	beta := ctx.WithInitializer(initializers.Zero).VariableWithShape("beta", shapes.Make(x.DType(), C)).ValueGraph(x.Graph())
 	out := Add(Mul(centered, Mul(inv, Reshape(gamma, 1, 1, C))), Reshape(beta, 1, 1, C))
 	return Reshape(out, B, H, W, C)
+}
+
+// sumPositions sums v [B, H, W, C] over H and W, to [B, C]: over W by a
+// reduction, over H by a batched dot with a row of ones. XLA CPU rewrites a
+// reduction along an axis longer than 32 into a windowed reduction of the
+// fully computed operand followed by a second reduction; one along W alone
+// (at most 32 long in every preset) is left as it is and fused with the
+// elementwise expression it reduces, and the dot keeps the sum over H from
+// being merged back into it (one reduction over both H and W runs at a
+// third of the speed). At 28x28x96 and batch 64 the sum alone takes 0.7 ms
+// against 2.4 ms for either single reduction.
+func sumPositions(v *Node) *Node {
+	dims := v.Shape().Dimensions
+	B, H, W, C := dims[0], dims[1], dims[2], dims[3]
+	rows := Reshape(ReduceSum(Reshape(v, B*H, W, C), 1), B, H, C)
+	ones := BroadcastToDims(Ones(v.Graph(), shapes.Make(v.DType(), 1, 1, H)), B, 1, H)
+	return Reshape(DotGeneral(ones, []int{2}, []int{0}, rows, []int{1}, []int{0}), B, C)
 }
 
 // conv is a 2D convolution with bias, "same" padding and the given stride;

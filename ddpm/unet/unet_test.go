@@ -98,6 +98,78 @@ func TestGroupNormStatistics(t *testing.T) {
 	}
 }
 
+// TestGroupNormGradient: groupNorm's gradients (through its dot-based sums
+// over positions) equal, in float64, those of the textbook definition over a
+// [B, H*W, G, C/G] view, with respect to the input, the scale and the offset,
+// for a loss that weighs every output differently; and the input gradient
+// matches central finite differences.
+func TestGroupNormGradient(t *testing.T) {
+	const B, H, W, C, G = 2, 5, 3, 6, 3
+	rng := rand.New(rand.NewPCG(4, 4))
+	random := func(n int, scale, offset float64) []float64 {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = offset + scale*rng.NormFloat64()
+		}
+		return v
+	}
+	x, w := random(B*H*W*C, 2, 1), random(B*H*W*C, 1, 0)
+	gamma, beta := random(C, 0.5, 1), random(C, 0.5, 0)
+	reference := func(x, gamma, beta *graph.Node) *graph.Node {
+		v := graph.Reshape(x, B, H*W, G, C/G)
+		mean := graph.ReduceAndKeep(v, graph.ReduceMean, 1, 3)
+		centered := graph.Sub(v, mean)
+		variance := graph.ReduceAndKeep(graph.Square(centered), graph.ReduceMean, 1, 3)
+		xhat := graph.Reshape(graph.Div(centered, graph.Sqrt(graph.AddScalar(variance, 1e-6))), B, H, W, C)
+		return graph.Add(graph.Mul(xhat, graph.Reshape(gamma, 1, 1, 1, C)), graph.Reshape(beta, 1, 1, 1, C))
+	}
+	m := &Model{Config: Config{NumGroups: G}}
+	ctx := context.New()
+	ctx.In("gn").VariableWithValue("gamma", gamma)
+	ctx.In("gn").VariableWithValue("beta", beta)
+	e, err := context.NewExec(backend.MustNew(), ctx.Reuse(), func(ctx *context.Context, xn, wn, gn, bn *graph.Node) []*graph.Node {
+		loss := graph.ReduceAllSum(graph.Mul(silu(m.groupNorm(ctx.In("gn"), xn)), wn))
+		g := ctx.In("gn")
+		want := graph.ReduceAllSum(graph.Mul(silu(reference(xn, gn, bn)), wn))
+		return append(append([]*graph.Node{loss},
+			graph.Gradient(loss, xn, g.GetVariable("gamma").ValueGraph(xn.Graph()), g.GetVariable("beta").ValueGraph(xn.Graph()))...),
+			graph.Gradient(want, xn, gn, bn)...)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eval := func(x []float64) []*tensors.Tensor {
+		out, err := e.Exec(tensors.FromFlatDataAndDimensions(x, B, H, W, C), tensors.FromFlatDataAndDimensions(w, B, H, W, C),
+			gamma, beta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	out := eval(x)
+	for i, name := range []string{"input", "scale", "offset"} {
+		got, want := tensors.MustCopyFlatData[float64](out[1+i]), tensors.MustCopyFlatData[float64](out[4+i])
+		for j := range want {
+			if math.Abs(got[j]-want[j]) > 1e-9*math.Max(1, math.Abs(want[j])) {
+				t.Errorf("%s gradient [%d] = %.12g, automatic differentiation of the definition gives %.12g", name, j, got[j], want[j])
+			}
+		}
+	}
+	dx := tensors.MustCopyFlatData[float64](out[1])
+	const h = 1e-5
+	for _, i := range []int{0, 13, len(x) / 2, len(x) - 1} {
+		orig := x[i]
+		x[i] = orig + h
+		up := eval(x)[0].Value().(float64)
+		x[i] = orig - h
+		down := eval(x)[0].Value().(float64)
+		x[i] = orig
+		if fd := (up - down) / (2 * h); math.Abs(dx[i]-fd) > 1e-6*math.Max(1, math.Abs(fd)) {
+			t.Errorf("input gradient [%d] = %.10g, finite difference %.10g", i, dx[i], fd)
+		}
+	}
+}
+
 func meanVar(v []float64) (float64, float64) {
 	m := 0.0
 	for _, x := range v {
