@@ -12,7 +12,7 @@ import (
 )
 
 // BenchmarkGroupNorm times GroupNorm followed by SiLU, as in every ResNet
-// block, at the mnist preset's shapes and batch 64: the forward pass alone,
+// block, at the mnist preset's shapes and groups and batch 64: the forward pass alone,
 // and the forward pass with the gradients of a weighted sum of the output
 // with respect to the input, the scale and the offset:
 //
@@ -30,7 +30,11 @@ func BenchmarkGroupNorm(b *testing.B) {
 					return tensors.FromFlatDataAndDimensions(v, s[0], s[1], s[2], s[3])
 				}
 				x, w := random(), random()
-				m := &Model{Config: Config{NumGroups: 32}}
+				c, err := Preset("mnist")
+				if err != nil {
+					b.Fatal(err)
+				}
+				m := &Model{Config: c}
 				e, err := context.NewExec(backend.MustNew(), context.New(), func(ctx *context.Context, x, w *Node) *Node {
 					y := silu(m.groupNorm(ctx, x))
 					if mode == "forward" {
