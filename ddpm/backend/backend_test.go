@@ -78,3 +78,52 @@ func TestNewTrimsAfterCompiling(t *testing.T) {
 		t.Fatalf("3 * 2 = %v through the wrapper", v)
 	}
 }
+
+// TestScratchReuse: blocks of 32 MiB or more from posix_memalign are kept
+// when freed and handed back for a request of the same size or up to an
+// eighth smaller, at most two of them idle at a time, the least recently
+// freed dropped first; smaller blocks are left to the C library; and
+// releaseScratch hands the kept ones back.
+func TestScratchReuse(t *testing.T) {
+	const MiB = 1 << 20
+	releaseScratch()
+	p := scratchProbe(40 * MiB)
+	if p == 0 {
+		t.Skip("no scratch reuse here (needs Linux and cgo)")
+	}
+	scratchFree(p)
+	if n, bytes := idleScratch(); n != 1 || bytes != 40*MiB {
+		t.Fatalf("after freeing a 40 MiB block: %d idle blocks, %d bytes; want 1, %d", n, bytes, 40*MiB)
+	}
+	if q := scratchProbe(40 * MiB); q != p {
+		t.Errorf("40 MiB again: %#x, want the kept block %#x", q, p)
+	} else {
+		scratchFree(q)
+	}
+	if q := scratchProbe(36 * MiB); q != p {
+		t.Errorf("36 MiB (an eighth smaller at most): %#x, want the kept 40 MiB block %#x", q, p)
+	} else {
+		scratchFree(q)
+	}
+	if q := scratchProbe(34 * MiB); q == p {
+		t.Errorf("34 MiB got the kept 40 MiB block: more than an eighth is wasted")
+	} else {
+		scratchFree(q) // Kept too: now two idle blocks, 40 and 34 MiB.
+	}
+	small := scratchProbe(16 * MiB)
+	scratchFree(small)
+	if n, bytes := idleScratch(); n != 2 || bytes != 74*MiB {
+		t.Fatalf("after 40 and 34 MiB blocks and a 16 MiB one: %d idle, %d bytes; want 2, %d", n, bytes, 74*MiB)
+	}
+	q := scratchProbe(80 * MiB)
+	scratchFree(q) // A third idle block pushes out the 40 MiB one, freed first.
+	if n, bytes := idleScratch(); n != 2 || bytes != 114*MiB {
+		t.Fatalf("after a third, 80 MiB block: %d idle, %d bytes; want 2 (34 and 80 MiB), %d", n, bytes, 114*MiB)
+	}
+	if released := releaseScratch(); released != 114*MiB {
+		t.Errorf("releaseScratch handed back %d bytes, want %d", released, 114*MiB)
+	}
+	if n, _ := idleScratch(); n != 0 {
+		t.Errorf("%d idle blocks after releaseScratch", n)
+	}
+}

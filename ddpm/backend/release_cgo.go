@@ -22,11 +22,15 @@ import "C"
 
 // ReleaseFreedMemory hands memory that the C heap holds free back to the
 // operating system, through glibc's malloc_trim(0), and reports whether the C
-// library offers that (false without glibc or without cgo).
+// library offers that (false without glibc or without cgo). The scratch
+// blocks kept for reuse (see scratch_linux.go) go first.
 //
 // XLA compiles in C++, and most of what it allocates while compiling is freed
 // once the executable exists; glibc keeps that freed memory in its arenas,
 // where it counts towards the process's resident memory until reused. The
 // backend returned by New calls this after every compilation. It takes a few
 // milliseconds.
-func ReleaseFreedMemory() bool { return C.release() >= 0 }
+func ReleaseFreedMemory() bool {
+	releaseScratch()
+	return C.release() >= 0
+}

@@ -1,0 +1,11 @@
+//go:build !linux || !cgo
+
+package backend
+
+// Without cgo, or off Linux, scratch memory is the C library's business
+// (see scratch_linux.go).
+
+func releaseScratch() int64         { return 0 }
+func idleScratch() (int, int64)     { return 0, 0 }
+func scratchProbe(size int) uintptr { return 0 }
+func scratchFree(p uintptr)         {}
