@@ -7,12 +7,15 @@ import (
 
 // HugePagesTunable asks glibc's malloc to back its large blocks with
 // transparent huge pages (glibc 2.35 and later; older versions ignore it).
-// XLA CPU allocates each executable's scratch memory anew on every run
-// (about 375 MiB for an mnist training step) and the kernel maps and zeroes
-// it page by page; with 2 MiB pages that costs 512 times fewer faults. It
-// made the mnist training step 4-8% faster here (A/B of ddpm bench -worker,
-// alternated). glibc reads its tunables only when a process starts, so the
-// command re-executes itself once with the tunable set.
+// XLA CPU allocates each executable's scratch memory (about 375 MiB for an
+// mnist training step) in one block, and the kernel maps and zeroes it page
+// by page; with 2 MiB pages that costs 512 times fewer faults. When every
+// run mapped its scratch memory afresh, this made the mnist training step
+// 4-8% faster here (A/B of ddpm bench -worker, alternated); ddpm/backend now
+// keeps that block from run to run, so the saving is mostly on the first
+// run and on the other large blocks. glibc reads its tunables only when a
+// process starts, so the command re-executes itself once with the tunable
+// set.
 const HugePagesTunable = "glibc.malloc.hugetlb=1"
 
 // withHugePages re-executes the command with GLIBC_TUNABLES set to
