@@ -60,10 +60,16 @@ static int resolve(void) {
 	return 1;
 }
 
+// A fork while another thread holds mu would leave the child's mu locked
+// forever; as glibc does for its own locks, mu is held across fork.
+static void lock(void) { pthread_mutex_lock(&mu); }
+static void unlock(void) { pthread_mutex_unlock(&mu); }
+
 __attribute__((constructor)) static void ddpm_scratch_init(void) {
 	const char *v = getenv("DDPM_REUSE_SCRATCH");
 	disabled = v != NULL && strcmp(v, "0") == 0;
 	resolve();
+	pthread_atfork(lock, unlock, unlock);
 }
 
 // keep marks recorded block i idle and returns the block to hand back to
