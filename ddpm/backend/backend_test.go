@@ -91,6 +91,9 @@ func TestScratchReuse(t *testing.T) {
 	if p == 0 {
 		t.Skip("no scratch reuse here (needs Linux and cgo)")
 	}
+	if !ReusesScratch() {
+		t.Error("ReusesScratch is false, though large blocks are kept")
+	}
 	scratchFree(p)
 	if n, bytes := idleScratch(); n != 1 || bytes != 40*MiB {
 		t.Fatalf("after freeing a 40 MiB block: %d idle blocks, %d bytes; want 1, %d", n, bytes, 40*MiB)

@@ -178,6 +178,9 @@ size_t ddpm_release_scratch(void) {
 	return bytes;
 }
 
+// ddpm_scratch_on tells whether large blocks are kept for reuse.
+int ddpm_scratch_on(void) { return !disabled && resolve(); }
+
 // ddpm_scratch_idle returns how many kept blocks are idle, and their bytes
 // in *bytes.
 int ddpm_scratch_idle(size_t *bytes) {

@@ -6,6 +6,7 @@ package backend
 #include <stddef.h>
 #include <stdint.h>
 size_t ddpm_release_scratch(void);
+int ddpm_scratch_on(void);
 int ddpm_scratch_idle(size_t *bytes);
 uintptr_t ddpm_scratch_probe(size_t size);
 void ddpm_scratch_free(uintptr_t p);
@@ -25,6 +26,11 @@ import "C"
 // the C library whenever the backend compiles (see trimming) and through
 // ReleaseFreedMemory. DDPM_REUSE_SCRATCH=0 in the environment at start-up
 // turns the reuse off.
+
+// ReusesScratch tells whether XLA's scratch blocks are kept for reuse in
+// this process: on Linux with cgo, unless DDPM_REUSE_SCRATCH=0 was set at
+// start-up.
+func ReusesScratch() bool { return C.ddpm_scratch_on() != 0 }
 
 // releaseScratch hands the idle kept blocks back to the C library and
 // returns their size in bytes.

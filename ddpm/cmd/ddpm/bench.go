@@ -36,6 +36,8 @@ type benchResult struct {
 	// GLIBC_TUNABLES, both of which change the speed.
 	XLAFlags      string `json:"xla_flags,omitempty"`
 	GlibcTunables string `json:"glibc_tunables,omitempty"`
+	// ReuseScratch: XLA's scratch memory kept between runs (ddpm/backend).
+	ReuseScratch bool `json:"reuse_scratch,omitempty"`
 
 	TrainStepSeconds    float64 `json:"train_step_seconds"` // Median of the timed steps.
 	TrainImagesPerSec   float64 `json:"train_images_per_sec"`
@@ -289,7 +291,7 @@ func benchGo(preset string, batch, trainSteps, sampleSteps int) (benchResult, er
 	}
 	r := benchResult{Impl: "go", Preset: preset, Backend: backend.Describe(b), Parameters: params, Batch: cfg.BatchSize,
 		Threads: runtime.NumCPU(), TrainStepsTimed: trainSteps, SampleStepsTimed: sampleSteps,
-		XLAFlags: os.Getenv("XLA_FLAGS"), GlibcTunables: os.Getenv("GLIBC_TUNABLES")}
+		XLAFlags: os.Getenv("XLA_FLAGS"), GlibcTunables: os.Getenv("GLIBC_TUNABLES"), ReuseScratch: backend.ReusesScratch()}
 
 	var times []float64
 	for i := range trainSteps + 1 {

@@ -32,6 +32,11 @@ func runInfo(args []string, stdout io.Writer) error {
 	if v, ok := os.LookupEnv("GLIBC_TUNABLES"); ok {
 		fmt.Fprintf(stdout, "glibc:    GLIBC_TUNABLES=%s\n", v)
 	}
+	if backend.ReusesScratch() {
+		fmt.Fprintf(stdout, "scratch:  XLA's scratch memory kept between runs (DDPM_REUSE_SCRATCH=0 turns it off)\n")
+	} else {
+		fmt.Fprintf(stdout, "scratch:  XLA's scratch memory allocated afresh on every run\n")
+	}
 	fmt.Fprintf(stdout, "devices:  %d\n", b.NumDevices())
 	fmt.Fprintf(stdout, "host:     %s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 	return nil
