@@ -47,7 +47,7 @@ type Choice struct {
 	Config string // The configuration given to GoMLX, e.g. "xla:/path/pjrt_c_api_cpu_plugin.so,shared_buffers".
 	Reason string // Why, in one sentence.
 	Plugin string // The PJRT plugin file, empty for the pure-Go backend.
-	// XLAFlags is what New added to XLA_FLAGS (see CPUFusionFlag), or "".
+	// XLAFlags is what New added to XLA_FLAGS (see CPUSettings), or "".
 	XLAFlags string
 }
 

@@ -198,17 +198,32 @@ func vjp(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape) [
 	if !Enabled || !onXLACPU(node.Graph().Backend()) || per >= n {
 		return []*graph.Node{dx, kernelGradient(x, kernel, v, p)}
 	}
-	var dk *graph.Node
+	var parts []*graph.Node
 	for start := 0; start < n; start += per {
 		end := min(start+per, n)
-		g := kernelGradient(sliceAxis(x, p.axes.InputBatch, start, end), kernel, sliceAxis(v, p.axes.OutputBatch, start, end), p)
-		if dk == nil {
-			dk = g
-		} else {
-			dk = graph.Add(dk, g)
-		}
+		parts = append(parts, kernelGradient(sliceAxis(x, p.axes.InputBatch, start, end), kernel, sliceAxis(v, p.axes.OutputBatch, start, end), p))
 	}
-	return []*graph.Node{dx, dk}
+	return []*graph.Node{dx, sumTree(parts)}
+}
+
+// sumTree adds the nodes pairwise, in a balanced tree. XLA's oneDNN
+// rewriter fuses an addition into the convolution that produces one of its
+// operands, as a "post-op"; a chain of additions would give one convolution
+// a post-op per slice, and oneDNN allows 32 (XLA aborts the process when it
+// cannot append one: cifar10's 64 slices did). In a tree no convolution
+// gets more than log2(len(nodes)).
+func sumTree(nodes []*graph.Node) *graph.Node {
+	for len(nodes) > 1 {
+		next := nodes[:0:0]
+		for i := 0; i+1 < len(nodes); i += 2 {
+			next = append(next, graph.Add(nodes[i], nodes[i+1]))
+		}
+		if len(nodes)%2 == 1 {
+			next = append(next, nodes[len(nodes)-1])
+		}
+		nodes = next
+	}
+	return nodes[0]
 }
 
 // dims are the sizes, per spatial axis, that both gradients need.

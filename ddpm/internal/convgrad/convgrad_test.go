@@ -255,3 +255,40 @@ func TestGradientsClosedForm(t *testing.T) {
 		}
 	}
 }
+
+// TestManySlices: a float32 kernel gradient in 70 slices, what XLA hands
+// to oneDNN, equals GoMLX's unsliced one. Summed in a chain, the slices
+// would give one oneDNN convolution 69 fused additions, beyond oneDNN's
+// limit, and XLA aborted the process while compiling.
+func TestManySlices(t *testing.T) {
+	b := xlaCPU(t)
+	sliced(t, 6*6*5) // One image per slice.
+	grad := func() []float32 {
+		e, err := NewExec(b, func(g *Graph) *Node {
+			rng := RNGStateFromSeedForGraph(g, 3)
+			rng, x := RandomNormal(rng, shapes.Make(dtypes.Float32, 70, 6, 6, 4))
+			rng, k := RandomNormal(rng, shapes.Make(dtypes.Float32, 3, 3, 4, 5))
+			y := Convolve(x, k).PadSame().Done()
+			_, w := RandomNormal(rng, y.Shape())
+			return Gradient(ReduceAllSum(Mul(y, w)), k)[0]
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Finalize()
+		out, err := e.Exec()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tensors.MustCopyFlatData[float32](out[0])
+	}
+	got := grad()
+	VJPRegistration[NodeTypeConvGeneral] = Original
+	want := grad()
+	VJPRegistration[NodeTypeConvGeneral] = vjp
+	for i := range got {
+		if math.Abs(float64(got[i]-want[i])) > 1e-4*(1+math.Abs(float64(want[i]))) {
+			t.Fatalf("kernel gradient [%d] = %g, GoMLX's %g", i, got[i], want[i])
+		}
+	}
+}
