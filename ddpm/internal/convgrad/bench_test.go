@@ -12,10 +12,11 @@ import (
 
 // BenchmarkKernelGradient times the kernel gradient alone of a same-padded
 // convolution at shapes of the mnist (batch 64) and cifar10 (batch 128)
-// presets: with the whole batch at once ("plain", GoMLX's rule), in slices
-// of ImagesPerSlice ("sliced", what training uses), and in slices of a
-// given number of images ("per=N"); the forward convolution is given for
-// reference. For 1x1 kernels "sliced" is the dot that training uses.
+// presets: with the whole batch at once ("plain", GoMLX's rule), as
+// training computes it ("sliced": in slices of ImagesPerSlice, or a dot for
+// 1x1 kernels, or thinKernelGradient for thin convolutions), and in slices
+// of a given number of images ("per=N", never thin); the forward
+// convolution is given for reference.
 //
 //	go test -run '^$' -bench 'KernelGradient/b64' ./ddpm/internal/convgrad/
 //	go test -run '^$' -bench 'KernelGradient/b64-28x28-96-32-k3' ./ddpm/internal/convgrad/
@@ -23,9 +24,9 @@ func BenchmarkKernelGradient(b *testing.B) {
 	be := xlaCPU(b)
 	type conv struct{ n, size, in, out, k int }
 	for _, c := range []conv{
-		{64, 28, 32, 32, 3}, {64, 28, 64, 32, 3}, {64, 28, 96, 32, 3}, {64, 14, 64, 64, 3}, {64, 14, 128, 64, 3},
+		{64, 28, 1, 32, 3}, {64, 28, 32, 1, 3}, {64, 28, 32, 32, 3}, {64, 28, 64, 32, 3}, {64, 28, 96, 32, 3}, {64, 14, 64, 64, 3}, {64, 14, 128, 64, 3},
 		{64, 7, 64, 64, 3}, {64, 28, 96, 32, 1},
-		{128, 32, 128, 128, 3}, {128, 32, 256, 128, 3}, {128, 16, 256, 256, 3}, {128, 16, 512, 256, 3},
+		{128, 32, 3, 128, 3}, {128, 32, 128, 3, 3}, {128, 32, 128, 128, 3}, {128, 32, 256, 128, 3}, {128, 16, 256, 256, 3}, {128, 16, 512, 256, 3},
 		{128, 8, 512, 256, 3}, {128, 32, 256, 128, 1},
 	} {
 		x := tensors.FromShape(shapes.Make(dtypes.Float32, c.n, c.size, c.size, c.in))
@@ -38,11 +39,11 @@ func BenchmarkKernelGradient(b *testing.B) {
 		for _, mode := range modes {
 			b.Run(fmt.Sprintf("b%d-%dx%d-%d-%d-k%d/%s", c.n, c.size, c.size, c.in, c.out, c.k, mode), func(b *testing.B) {
 				oldFloats, oldPowers := sliceFloats, powersOfTwo
-				defer func() { Enabled, sliceFloats, powersOfTwo = true, oldFloats, oldPowers }()
+				defer func() { Enabled, sliceFloats, powersOfTwo, thinChannels = true, oldFloats, oldPowers, ThinChannels }()
 				Enabled = mode != "plain"
 				var per int
 				if _, err := fmt.Sscanf(mode, "per=%d", &per); err == nil {
-					sliceFloats, powersOfTwo = per*image, false
+					sliceFloats, powersOfTwo, thinChannels = per*image, false, 0
 				}
 				e, err := NewExec(be, func(x, v *Node) []*Node {
 					k := Zeros(x.Graph(), shapes.Make(x.DType(), c.k, c.k, c.in, c.out))

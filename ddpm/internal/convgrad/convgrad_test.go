@@ -40,8 +40,8 @@ type convCase struct {
 }
 
 var cases = []convCase{
-	{"3x3 same", []int{10, 6, 6, 3}, []int{3, 3, 3, 4},
-		func(x, k *Node) *Node { return Convolve(x, k).PadSame().Done() }, 10, 6 * 6 * 4, false},
+	{"3x3 same", []int{10, 6, 6, 5}, []int{3, 3, 5, 6},
+		func(x, k *Node) *Node { return Convolve(x, k).PadSame().Done() }, 10, 6 * 6 * 6, false},
 	{"3x3 stride 2", []int{10, 6, 6, 3}, []int{3, 3, 3, 4},
 		func(x, k *Node) *Node { return Convolve(x, k).StridePerAxis(2, 2).PadSame().Done() }, 10, 6 * 6 * 3, false},
 	{"1x1", []int{9, 5, 5, 6}, []int{1, 1, 6, 2},
@@ -186,69 +186,75 @@ func TestGradientsClosedForm(t *testing.T) {
 		{"1x1 stride 2", 1, 1, 2, 1, [][2]int{{0, 0}, {0, 0}}},
 		{"1x1 padded", 1, 1, 1, 1, [][2]int{{1, 0}, {0, 2}}},
 	} {
+		// 2 -> 3 channels: the kernel gradient of a thin convolution where it
+		// applies (stride 1, no dilation, on XLA CPU); 5 -> 6: a
+		// convolution, whole or in slices.
 		for _, slicedToo := range []bool{false, true} {
-			const N, S, C, O = 5, 7, 2, 3
-			if slicedToo {
-				if !onXLACPU(b) {
-					continue
+			for _, channels := range [][2]int{{2, 3}, {5, 6}} {
+				const N, S = 5, 7
+				C, O := channels[0], channels[1]
+				if slicedToo {
+					if !onXLACPU(b) {
+						continue
+					}
+					sliced(t, 2*S*S*max(C, O))
 				}
-				sliced(t, 2*S*S*max(C, O))
-			}
-			xs := make([]float64, N*S*S*C)
-			for i := range xs {
-				xs[i] = math.Sin(float64(i)*0.37) + 0.1*float64(i%5)
-			}
-			ks := make([]float64, c.kh*c.kw*C*O)
-			for i := range ks {
-				ks[i] = math.Cos(float64(i)*0.71) - 0.05*float64(i%3)
-			}
-			e, err := NewExec(b, func(x, k *Node) []*Node {
-				y := Convolve(x, k).StridePerAxis(c.s, c.s).DilationPerAxis(c.d, c.d).PaddingPerDim(c.pads).Done()
-				v := Cos(MulScalar(Iota(x.Graph(), y.Shape(), 0), 0.3)) // Any fixed output gradient.
-				v = Add(v, MulScalar(Iota(x.Graph(), y.Shape(), 3), 0.5))
-				v = Add(v, Sin(Iota(x.Graph(), y.Shape(), 1)))
-				g := Gradient(ReduceAllSum(Mul(y, v)), x, k)
-				return []*Node{g[0], g[1], inputGradient(x, k, v, read(y)), v}
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, err := e.Exec(tensors.FromFlatDataAndDimensions(xs, N, S, S, C), tensors.FromFlatDataAndDimensions(ks, c.kh, c.kw, C, O))
-			if err != nil {
-				t.Fatalf("%s: %v", c.name, err)
-			}
-			e.Finalize()
-			v := tensors.MustCopyFlatData[float64](out[3])
-			H, W := out[3].Shape().Dimensions[1], out[3].Shape().Dimensions[2]
-			dx := make([]float64, len(xs))
-			dk := make([]float64, len(ks))
-			for n := range N {
-				for h := range H {
-					for w := range W {
-						for i := range c.kh {
-							for j := range c.kw {
-								r, q := c.s*h+c.d*i-c.pads[0][0], c.s*w+c.d*j-c.pads[1][0]
-								if r < 0 || r >= S || q < 0 || q >= S {
-									continue
-								}
-								for ch := range C {
-									for o := range O {
-										vv := v[((n*H+h)*W+w)*O+o]
-										dx[((n*S+r)*S+q)*C+ch] += ks[((i*c.kw+j)*C+ch)*O+o] * vv
-										dk[((i*c.kw+j)*C+ch)*O+o] += xs[((n*S+r)*S+q)*C+ch] * vv
+				xs := make([]float64, N*S*S*C)
+				for i := range xs {
+					xs[i] = math.Sin(float64(i)*0.37) + 0.1*float64(i%5)
+				}
+				ks := make([]float64, c.kh*c.kw*C*O)
+				for i := range ks {
+					ks[i] = math.Cos(float64(i)*0.71) - 0.05*float64(i%3)
+				}
+				e, err := NewExec(b, func(x, k *Node) []*Node {
+					y := Convolve(x, k).StridePerAxis(c.s, c.s).DilationPerAxis(c.d, c.d).PaddingPerDim(c.pads).Done()
+					v := Cos(MulScalar(Iota(x.Graph(), y.Shape(), 0), 0.3)) // Any fixed output gradient.
+					v = Add(v, MulScalar(Iota(x.Graph(), y.Shape(), 3), 0.5))
+					v = Add(v, Sin(Iota(x.Graph(), y.Shape(), 1)))
+					g := Gradient(ReduceAllSum(Mul(y, v)), x, k)
+					return []*Node{g[0], g[1], inputGradient(x, k, v, read(y)), v}
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, err := e.Exec(tensors.FromFlatDataAndDimensions(xs, N, S, S, C), tensors.FromFlatDataAndDimensions(ks, c.kh, c.kw, C, O))
+				if err != nil {
+					t.Fatalf("%s: %v", c.name, err)
+				}
+				e.Finalize()
+				v := tensors.MustCopyFlatData[float64](out[3])
+				H, W := out[3].Shape().Dimensions[1], out[3].Shape().Dimensions[2]
+				dx := make([]float64, len(xs))
+				dk := make([]float64, len(ks))
+				for n := range N {
+					for h := range H {
+						for w := range W {
+							for i := range c.kh {
+								for j := range c.kw {
+									r, q := c.s*h+c.d*i-c.pads[0][0], c.s*w+c.d*j-c.pads[1][0]
+									if r < 0 || r >= S || q < 0 || q >= S {
+										continue
+									}
+									for ch := range C {
+										for o := range O {
+											vv := v[((n*H+h)*W+w)*O+o]
+											dx[((n*S+r)*S+q)*C+ch] += ks[((i*c.kw+j)*C+ch)*O+o] * vv
+											dk[((i*c.kw+j)*C+ch)*O+o] += xs[((n*S+r)*S+q)*C+ch] * vv
+										}
 									}
 								}
 							}
 						}
 					}
 				}
-			}
-			for idx, want := range [][]float64{dx, dk, dx} {
-				got := tensors.MustCopyFlatData[float64](out[idx])
-				what := []string{"input gradient", "kernel gradient", "inputGradient"}[idx]
-				for i := range want {
-					if math.Abs(got[i]-want[i]) > 1e-9*(1+math.Abs(want[i])) {
-						t.Fatalf("%s (sliced %v): %s [%d] = %g, closed form %g", c.name, slicedToo, what, i, got[i], want[i])
+				for idx, want := range [][]float64{dx, dk, dx} {
+					got := tensors.MustCopyFlatData[float64](out[idx])
+					what := []string{"input gradient", "kernel gradient", "inputGradient"}[idx]
+					for i := range want {
+						if math.Abs(got[i]-want[i]) > 1e-9*(1+math.Abs(want[i])) {
+							t.Fatalf("%s, %d -> %d channels (sliced %v): %s [%d] = %g, closed form %g", c.name, C, O, slicedToo, what, i, got[i], want[i])
+						}
 					}
 				}
 			}
@@ -290,5 +296,46 @@ func TestManySlices(t *testing.T) {
 		if math.Abs(float64(got[i]-want[i])) > 1e-4*(1+math.Abs(float64(want[i]))) {
 			t.Fatalf("kernel gradient [%d] = %g, GoMLX's %g", i, got[i], want[i])
 		}
+	}
+}
+
+// TestThinKernelGradient: with one to ThinChannels input or output
+// channels, the kernel gradient is one dot of image patches, equal to
+// GoMLX's own for "same" and "valid" padding, odd, even and non-square
+// kernels, and thin inputs or outputs; with more channels on both sides it
+// is not used. (TestGradientsClosedForm checks it with asymmetric padding,
+// which GoMLX's own rule does not build.)
+func TestThinKernelGradient(t *testing.T) {
+	b := xlaCPU(t)
+	same := func(x, k *Node) *Node { return Convolve(x, k).PadSame().Done() }
+	valid := func(x, k *Node) *Node { return Convolve(x, k).NoPadding().Done() }
+	for _, c := range []struct {
+		name string
+		conv convCase
+		thin bool
+	}{
+		{"1 in, 3x3 same", convCase{x: []int{5, 7, 6, 1}, k: []int{3, 3, 1, 6}, conv: same}, true},
+		{"1 out, 3x3 same", convCase{x: []int{5, 7, 6, 6}, k: []int{3, 3, 6, 1}, conv: same}, true},
+		{"4 in, 2x3 valid", convCase{x: []int{3, 6, 7, 4}, k: []int{2, 3, 4, 9}, conv: valid}, true},
+		{"2 out, 4x4 same", convCase{x: []int{3, 8, 8, 7}, k: []int{4, 4, 7, 2}, conv: same}, true},
+		{"5 in 6 out", convCase{x: []int{4, 6, 6, 5}, k: []int{3, 3, 5, 6}, conv: same}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, convs, dots := kernelGradientOf(t, b, c.conv)
+			VJPRegistration[NodeTypeConvGeneral] = Original
+			want, _, _ := kernelGradientOf(t, b, c.conv)
+			VJPRegistration[NodeTypeConvGeneral] = vjp
+			if wantDots := map[bool]int{true: 1, false: 0}[c.thin]; dots != wantDots || (c.thin && convs != 2) {
+				t.Errorf("graph has %d convolutions and %d dots, want thin = %v", convs, dots, c.thin)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("kernel gradient has %d values, want %d", len(got), len(want))
+			}
+			for i := range got {
+				if math.Abs(got[i]-want[i]) > 1e-9*(1+math.Abs(want[i])) {
+					t.Fatalf("kernel gradient [%d] = %g, GoMLX's %g", i, got[i], want[i])
+				}
+			}
+		})
 	}
 }
