@@ -1,32 +1,37 @@
 // Package convgrad is the gradient of GoMLX's convolution (ConvGeneral)
 // without channel or batch grouping: both gradients built here, the kernel
-// gradient in batch slices that fit in the cache on XLA CPU, and as one
-// matrix multiply for 1x1 kernels.
+// gradient in batch slices that fit in the cache on XLA CPU, as one matrix
+// multiply of image patches for convolutions with few channels on one side,
+// and as one matrix multiply for 1x1 kernels.
 //
 // GoMLX builds the kernel gradient of a convolution as one more convolution:
 // the input, with batch and channels swapped, convolved with the output
 // gradient as a "kernel" as large as the image (28x28 for the mnist
 // preset's first stage), producing the 3x3 kernel gradient. The XLA CPU
-// plugin runs convolutions through the YNNPACK library, which then contracts
-// over H x W x batch at once: for the mnist preset's first stage (batch 64,
-// 28x28, 32 channels) that took 20 ms against 5 ms for the forward
-// convolution.
+// plugin runs convolutions through oneDNN (with the settings of
+// ddpm/backend) or YNNPACK, which then contract over H x W x batch at once:
+// for the mnist preset's first stage (batch 64, 28x28, 32 channels) that
+// took 20 ms against 5 ms for the forward convolution (YNNPACK).
 //
 // The kernel gradient is a sum over the batch, so it is computed as the sum
-// of the kernel gradients of batch slices, each built as GoMLX builds it.
-// Slices of about 2^18 floats (1 MiB) of input or output gradient, rounded
-// to a power of two of images (see ImagesPerSlice), were at or near the
-// fastest size at every shape of the mnist and cifar10 presets (trying 1 to
-// 32 images per slice on a 2-core Xeon with AVX-512). Kernel gradient alone,
-// whole batch -> sliced (BenchmarkKernelGradient): 28x28x32 at batch 64,
+// of the kernel gradients of batch slices, each built as GoMLX builds it,
+// and added in a balanced tree (see sumTree). Slices of about 2^18 floats
+// (1 MiB) of input or output gradient, rounded to a power of two of images
+// (see ImagesPerSlice), were at or near the fastest size at every mnist
+// shape with either library (trying 1 to 32 images per slice on a 2-core
+// Xeon with AVX-512); convolutions with 128x128 channels and more (cifar10)
+// are sliced by output positions instead, about 1024 per slice, which was
+// fastest with oneDNN (see widePerSlice). Kernel gradient alone, whole batch
+// -> sliced (BenchmarkKernelGradient, YNNPACK): 28x28x32 at batch 64,
 // 17 -> 7.6 ms (the forward convolution takes 4.7 ms); 28x28, 96 -> 32
 // channels, 48 -> 25 ms; 14x14x64, 13 -> 6.6 ms; 32x32x128 at batch 128,
-// 635 -> 222 ms; 16x16x256, 610 -> 228 ms; 8x8x256, 125 -> 52 ms. Where a
-// whole batch is already that small (7x7x64 at batch 64) nothing changes.
-// The price is compile time: every slice is a convolution of its own. The
-// slicing applies only on the XLA CPU plugin: GPU convolution libraries
-// handle the large contraction themselves, and the pure-Go backend has its
-// own convolution.
+// 635 -> 222 ms; 16x16x256, 610 -> 228 ms; 8x8x256, 125 -> 52 ms; with
+// oneDNN, 42 -> 11 ms, 96 -> 27-32 ms, 19 -> 8.5 ms at mnist's first three.
+// Where a whole batch is already that small (7x7x64 at batch 64) nothing
+// changes. The price is compile time: every slice is a convolution of its
+// own. The slicing applies only on the XLA CPU plugin: GPU convolution
+// libraries handle the large contraction themselves, and the pure-Go
+// backend has its own convolution.
 //
 // The kernel gradient of a 1x1 convolution at stride 1 without padding (the
 // U-Net's skip connections between blocks of different widths) is one
@@ -132,6 +137,30 @@ func ImagesPerSlice(inFloats, outFloats int) int {
 	return 1 << int(max(0, math.Round(math.Log2(fit))))
 }
 
+// WideChannels is the product of input and output channels from which a
+// convolution's kernel gradient is sliced by output positions instead (see
+// widePerSlice): cifar10's 128 channels and up.
+const WideChannels = 128 * 128
+
+// WidePositions is the number of output positions (images times H x W) per
+// slice for wide convolutions.
+const WidePositions = 1024
+
+// widePerSlice is the number of images per slice of a wide convolution with
+// the given output positions per image: the power of two nearest to
+// WidePositions / positions, at least one. With XLA's oneDNN calls, kernel
+// gradient alone at cifar10's shapes, batch 128 (BenchmarkKernelGradient),
+// images per slice -> ms: 32x32, 128 -> 128 channels: 1 -> 240, 2 -> 304,
+// 4 -> 381; 32x32, 256 -> 128: 1 -> 511, 2 -> 680; 16x16, 256 -> 256: 2 ->
+// 454, 4 -> 328, 8 -> 372; 16x16, 512 -> 256: 2 -> 836, 4 -> 628, 8 -> 689;
+// 8x8, 512 -> 256: 8 -> 142, 16 -> 125. The float-size rule of
+// ImagesPerSlice picks 2, 1, 4, 2 and 8 there; at mnist's narrower shapes
+// it stays at or near the best.
+func widePerSlice(positions int) int {
+	fit := float64(WidePositions) / float64(max(positions, 1))
+	return 1 << int(max(0, math.Round(math.Log2(fit))))
+}
+
 // powersOfTwo rounds ImagesPerSlice to a power of two; tests turn it off to
 // slice small convolutions in slices of any size.
 var powersOfTwo = true
@@ -199,6 +228,10 @@ func vjp(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape) [
 	}
 	n := x.Shape().Dimensions[p.axes.InputBatch]
 	per := ImagesPerSlice(x.Shape().Size()/n, node.Shape().Size()/n)
+	ci, co := x.Shape().Dimensions[p.axes.InputChannels], v.Shape().Dimensions[p.axes.OutputChannels]
+	if ci*co >= WideChannels && powersOfTwo {
+		per = widePerSlice(node.Shape().Size() / n / co)
+	}
 	if !Enabled || !onXLACPU(node.Graph().Backend()) || per >= n {
 		return []*graph.Node{dx, kernelGradient(x, kernel, v, p)}
 	}

@@ -339,3 +339,15 @@ func TestThinKernelGradient(t *testing.T) {
 		})
 	}
 }
+
+// TestWidePerSlice: wide convolutions are sliced by output positions, about
+// WidePositions per slice, at least one image.
+func TestWidePerSlice(t *testing.T) {
+	for _, c := range []struct{ positions, want int }{
+		{32 * 32, 1}, {16 * 16, 4}, {8 * 8, 16}, {4 * 4, 64}, {64 * 64, 1}, {0, 1024},
+	} {
+		if got := widePerSlice(c.positions); got != c.want {
+			t.Errorf("widePerSlice(%d) = %d, want %d", c.positions, got, c.want)
+		}
+	}
+}
