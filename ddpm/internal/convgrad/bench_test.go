@@ -74,3 +74,42 @@ func BenchmarkKernelGradient(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkInputGradient times the input gradient alone of the U-Net's
+// strided (downsampling) convolutions at mnist's and cifar10's shapes: as
+// training computes it ("phases", see phaseInputGradient) and as one
+// convolution of the dilated output gradient ("dilated", inputGradient).
+//
+//	go test -run '^$' -bench InputGradient ./ddpm/internal/convgrad/
+func BenchmarkInputGradient(b *testing.B) {
+	be := xlaCPU(b)
+	type conv struct{ n, size, ch int }
+	for _, c := range []conv{{64, 28, 32}, {64, 14, 64}, {128, 32, 128}, {128, 16, 256}, {128, 8, 256}} {
+		x := tensors.FromShape(shapes.Make(dtypes.Float32, c.n, c.size, c.size, c.ch))
+		k := tensors.FromShape(shapes.Make(dtypes.Float32, 3, 3, c.ch, c.ch))
+		v := tensors.FromShape(shapes.Make(dtypes.Float32, c.n, c.size/2, c.size/2, c.ch))
+		for _, mode := range []string{"phases", "dilated"} {
+			b.Run(fmt.Sprintf("b%d-%dx%d-%d-s2/%s", c.n, c.size, c.size, c.ch, mode), func(b *testing.B) {
+				defer func() { Enabled = true }()
+				Enabled = mode == "phases"
+				e, err := NewExec(be, func(x, k, v *Node) *Node {
+					y := Convolve(x, k).StridePerAxis(2, 2).PadSame().Done()
+					return Gradient(ReduceAllSum(Mul(y, v)), x)[0]
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer e.Finalize()
+				if _, err := e.Exec(x, k, v); err != nil { // Compiles.
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for range b.N {
+					if _, err := e.Exec(x, k, v); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -38,8 +38,10 @@
 // matrix multiply, on every backend: 23 -> 2.5 ms for mnist's 28x28, 96 -> 32
 // channels at batch 64, against 3 ms for the forward convolution.
 //
-// The input gradient is the transposed convolution GoMLX builds, with two
-// differences (see inputGradient): its padding is right for kernels of even
+// The input gradient of a strided convolution is one plain convolution per
+// phase of the input (see phaseInputGradient) on XLA CPU. Otherwise it is
+// the transposed convolution GoMLX builds, with two differences (see
+// inputGradient): its padding is right for kernels of even
 // size (GoMLX v0.26.0's is one position off for 2x2, 4x4, ...), and where the
 // backend has no reverse op (the pure-Go backend) the kernel is reversed
 // with slices, so that the pure-Go backend can train. Grouped convolutions
@@ -219,7 +221,12 @@ func vjp(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape) [
 		return Original(node, vjpOutputs, outputShape)
 	}
 	x, kernel, v := node.Inputs()[0], node.Inputs()[1], vjpOutputs[0]
-	dx := inputGradient(x, kernel, v, p)
+	var dx *graph.Node
+	if Enabled && onXLACPU(node.Graph().Backend()) && strided(x, kernel, v, p) {
+		dx = phaseInputGradient(x, kernel, v, p)
+	} else {
+		dx = inputGradient(x, kernel, v, p)
+	}
 	if pointwise(kernel, p) {
 		return []*graph.Node{dx, pointwiseKernelGradient(x, kernel, v, p)}
 	}
@@ -266,15 +273,105 @@ func sumTree(nodes []*graph.Node) *graph.Node {
 // ThinChannels is the most input or output channels for which thin applies.
 const ThinChannels = 4
 
+// channelsLast tells whether the convolution is 2-D in the layout
+// [batch, H, W, C] with an [H, W, in, out] kernel.
+func channelsLast(x *graph.Node, p params) bool {
+	a := p.axes
+	return x.Rank() == 4 && a.InputBatch == 0 && a.InputChannels == 3 && slices.Equal(a.InputSpatial, []int{1, 2}) &&
+		a.OutputBatch == 0 && a.OutputChannels == 3 && slices.Equal(a.OutputSpatial, []int{1, 2}) &&
+		a.KernelInputChannels == 2 && a.KernelOutputChannels == 3 && slices.Equal(a.KernelSpatial, []int{0, 1})
+}
+
+// strided tells whether the convolution is channels-last, strided along
+// some axis and not dilated: the U-Net's downsampling convolutions.
+func strided(x, kernel, v *graph.Node, p params) bool {
+	if !channelsLast(x, p) {
+		return false
+	}
+	any := false
+	for i := range 2 {
+		d := spatial(x, kernel, v, p, i)
+		if d.dilation != 1 {
+			return false
+		}
+		any = any || d.stride > 1
+	}
+	return any
+}
+
+// phaseInputGradient is the input gradient of a strided convolution as one
+// stride-1 convolution per phase of the input, interleaved. Along one axis,
+// with stride s, padding before p0 and kernel k, the input positions
+// n = s i + a of phase a get dx[n] = sum over m of v[i + q - m] k[r + s m],
+// for r = (a + p0) mod s and q = (a + p0 - r) / s: a correlation of v with
+// the taps r, r+s, ... of the kernel, reversed. inputGradient's single
+// convolution of v dilated by the stride (an input dilation) is one that
+// XLA hands to no library on the CPU; each phase here is a plain
+// convolution (with the settings of ddpm/backend, oneDNN's). Input
+// gradient alone, dilated -> phases (BenchmarkInputGradient): mnist's
+// 28x28x32 at stride 2, batch 64, 8.6 -> 4.6 ms; 14x14x64, 4.6 -> 3.2 ms;
+// cifar10's 32x32x128, batch 128, 165 -> 63 ms; 16x16x256, 102 -> 49 ms;
+// 8x8x256, 22 -> 16 ms.
+func phaseInputGradient(x, kernel, v *graph.Node, p params) *graph.Node {
+	var d [2]dims
+	for i := range 2 {
+		d[i] = spatial(x, kernel, v, p, i)
+	}
+	n, ci := x.Shape().Dimensions[0], x.Shape().Dimensions[3]
+	// Every phase is computed over L = ceil(I / s) positions and the
+	// interleaved result cropped to I.
+	var L [2]int
+	for i := range 2 {
+		L[i] = (d[i].in + d[i].stride - 1) / d[i].stride
+	}
+	swapped := p.axes
+	swapped.KernelInputChannels, swapped.KernelOutputChannels = p.axes.KernelOutputChannels, p.axes.KernelInputChannels
+	rows := make([]*graph.Node, d[0].stride)
+	for a := range d[0].stride {
+		cols := make([]*graph.Node, d[1].stride)
+		for b := range d[1].stride {
+			phase := [2]int{a, b}
+			sub := kernel
+			pads := make([][2]int, 2)
+			empty := false
+			for i := range 2 {
+				r := (phase[i] + d[i].padBefore) % d[i].stride
+				q := (phase[i] + d[i].padBefore - r) / d[i].stride
+				m := (d[i].kernel - r + d[i].stride - 1) / d[i].stride // taps r, r+s, ... below k
+				if m <= 0 {
+					empty = true
+					break
+				}
+				specs := make([]graph.SliceAxisSpec, 4)
+				for j := range specs {
+					specs[j] = graph.AxisRange()
+				}
+				specs[i] = graph.AxisRange(r, r+d[i].stride*(m-1)+1).Stride(d[i].stride)
+				sub = reverseAxis(graph.Slice(sub, specs...), i)
+				// Output position i reads v[i + q - (m-1) + u], u < m.
+				pads[i] = [2]int{m - 1 - q, L[i] - d[i].out - (m - 1 - q) + m - 1}
+			}
+			if empty {
+				cols[b] = graph.Zeros(x.Graph(), shapes.Make(x.DType(), n, L[0], L[1], ci))
+				continue
+			}
+			vp := graph.Pad(v, graph.ScalarZero(v.Graph(), v.DType()), backends.PadAxis{},
+				backends.PadAxis{Start: pads[0][0], End: pads[0][1]}, backends.PadAxis{Start: pads[1][0], End: pads[1][1]}, backends.PadAxis{})
+			cols[b] = graph.Convolve(vp, sub).AxesConfig(swapped).NoPadding().Done() // [n, L0, L1, ci]
+		}
+		row := graph.Stack(cols, 3)                                 // [n, L0, L1, s1, ci]
+		rows[a] = graph.Reshape(row, n, L[0], L[1]*d[1].stride, ci) // [n, L0, W', ci]
+	}
+	dx := graph.Reshape(graph.Stack(rows, 2), n, L[0]*d[0].stride, L[1]*d[1].stride, ci) // [n, L0, s0, W', ci]
+	return graph.Slice(dx, graph.AxisRange(), graph.AxisRange(0, d[0].in), graph.AxisRange(0, d[1].in), graph.AxisRange())
+}
+
 // thin tells whether the convolution has at most ThinChannels input or
 // output channels and is a plain one (stride 1, no dilation) in the
 // channels-last layout [batch, H, W, C] with an [H, W, in, out] kernel: the
 // U-Net's first and last convolutions.
 func thin(x, kernel, v *graph.Node, p params) bool {
-	a := p.axes
-	if x.Rank() != 4 || a.InputBatch != 0 || a.InputChannels != 3 || !slices.Equal(a.InputSpatial, []int{1, 2}) ||
-		a.OutputBatch != 0 || a.OutputChannels != 3 || !slices.Equal(a.OutputSpatial, []int{1, 2}) ||
-		a.KernelInputChannels != 2 || a.KernelOutputChannels != 3 || !slices.Equal(a.KernelSpatial, []int{0, 1}) {
+	if !channelsLast(x, p) {
 		return false
 	}
 	for i := range 2 {

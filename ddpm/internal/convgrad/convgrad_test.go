@@ -37,27 +37,28 @@ type convCase struct {
 	conv         func(x, k *Node) *Node
 	batch, image int  // batch size; floats per batch entry of the input or of the output, whichever is larger
 	pointwise    bool // a 1x1 kernel at stride 1: its kernel gradient is a dot, not sliced
+	phases       int  // convolutions of the input gradient of a strided convolution (phaseInputGradient); 0 for 1
 }
 
 var cases = []convCase{
 	{"3x3 same", []int{10, 6, 6, 5}, []int{3, 3, 5, 6},
-		func(x, k *Node) *Node { return Convolve(x, k).PadSame().Done() }, 10, 6 * 6 * 6, false},
+		func(x, k *Node) *Node { return Convolve(x, k).PadSame().Done() }, 10, 6 * 6 * 6, false, 0},
 	{"3x3 stride 2", []int{10, 6, 6, 3}, []int{3, 3, 3, 4},
-		func(x, k *Node) *Node { return Convolve(x, k).StridePerAxis(2, 2).PadSame().Done() }, 10, 6 * 6 * 3, false},
+		func(x, k *Node) *Node { return Convolve(x, k).StridePerAxis(2, 2).PadSame().Done() }, 10, 6 * 6 * 3, false, 4},
 	{"1x1", []int{9, 5, 5, 6}, []int{1, 1, 6, 2},
-		func(x, k *Node) *Node { return Convolve(x, k).PadSame().Done() }, 9, 5 * 5 * 6, true},
+		func(x, k *Node) *Node { return Convolve(x, k).PadSame().Done() }, 9, 5 * 5 * 6, true, 0},
 	{"1x1 stride 2", []int{9, 5, 5, 6}, []int{1, 1, 6, 2},
-		func(x, k *Node) *Node { return Convolve(x, k).StridePerAxis(2, 2).NoPadding().Done() }, 9, 5 * 5 * 6, false},
+		func(x, k *Node) *Node { return Convolve(x, k).StridePerAxis(2, 2).NoPadding().Done() }, 9, 5 * 5 * 6, false, 0},
 	{"1x1 channels first", []int{8, 3, 6, 6}, []int{4, 3, 1, 1},
 		func(x, k *Node) *Node {
 			return Convolve(x, k).ChannelsAxis(timage.ChannelsFirst).PadSame().Done() // Kernel [O, I, 1, 1].
-		}, 8, 4 * 6 * 6, true},
+		}, 8, 4 * 6 * 6, true, 0},
 	{"dilated, no padding", []int{7, 9, 9, 2}, []int{3, 3, 2, 3},
-		func(x, k *Node) *Node { return Convolve(x, k).DilationPerAxis(2, 2).NoPadding().Done() }, 7, 9 * 9 * 2, false},
+		func(x, k *Node) *Node { return Convolve(x, k).DilationPerAxis(2, 2).NoPadding().Done() }, 7, 9 * 9 * 2, false, 0},
 	{"channels first", []int{8, 3, 6, 6}, []int{4, 3, 3, 3},
 		func(x, k *Node) *Node {
 			return Convolve(x, k).ChannelsAxis(timage.ChannelsFirst).PadSame().Done() // Images [B, C, H, W], kernel [O, I, H, W].
-		}, 8, 4 * 6 * 6, false},
+		}, 8, 4 * 6 * 6, false, 0},
 }
 
 // kernelGradientOf returns the kernel gradient of a random loss of the case's
@@ -111,12 +112,14 @@ func TestMatchesGoMLXGradient(t *testing.T) {
 			VJPRegistration[NodeTypeConvGeneral] = Original
 			want, plain, _ := kernelGradientOf(t, b, c)
 			VJPRegistration[NodeTypeConvGeneral] = vjp
-			// Forward, input gradient, kernel gradient; or forward, input
-			// gradient and one per slice; or forward and input gradient
-			// convolutions and the kernel gradient's dot.
-			wantConvs, wantDots := 2+(c.batch+2)/3, 0
+			// Forward, input gradient (one per phase when strided), kernel
+			// gradient; or forward, input gradient and one per slice; or
+			// forward and input gradient convolutions and the kernel
+			// gradient's dot.
+			dxConvs := max(c.phases, 1)
+			wantConvs, wantDots := 1+dxConvs+(c.batch+2)/3, 0
 			if c.pointwise {
-				wantConvs, wantDots = 2, 1
+				wantConvs, wantDots = 1+dxConvs, 1
 			}
 			if plain != 3 || convs != wantConvs || dots != wantDots {
 				t.Errorf("graph has %d convolutions and %d dots here and %d convolutions with GoMLX's rule, want %d, %d and 3", convs, dots, plain, wantConvs, wantDots)
