@@ -2,6 +2,7 @@ package convgrad
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -75,26 +76,32 @@ func BenchmarkKernelGradient(b *testing.B) {
 	}
 }
 
-// BenchmarkInputGradient times the input gradient alone of the U-Net's
-// strided (downsampling) convolutions at mnist's and cifar10's shapes: as
-// training computes it ("phases", see phaseInputGradient) and as one
-// convolution of the dilated output gradient ("dilated", inputGradient).
+// BenchmarkStrided times the input gradient and the kernel gradient alone
+// of the U-Net's strided (downsampling) convolutions at mnist's and
+// cifar10's shapes, as training computes them (the input gradient in
+// "phases", see phaseInputGradient; the kernel gradient "sliced") and as
+// one convolution each ("plain": of the dilated output gradient for the
+// input, GoMLX's rule for the kernel).
 //
-//	go test -run '^$' -bench InputGradient ./ddpm/internal/convgrad/
-func BenchmarkInputGradient(b *testing.B) {
+//	go test -run '^$' -bench Strided ./ddpm/internal/convgrad/
+func BenchmarkStrided(b *testing.B) {
 	be := xlaCPU(b)
 	type conv struct{ n, size, ch int }
 	for _, c := range []conv{{64, 28, 32}, {64, 14, 64}, {128, 32, 128}, {128, 16, 256}, {128, 8, 256}} {
 		x := tensors.FromShape(shapes.Make(dtypes.Float32, c.n, c.size, c.size, c.ch))
 		k := tensors.FromShape(shapes.Make(dtypes.Float32, 3, 3, c.ch, c.ch))
 		v := tensors.FromShape(shapes.Make(dtypes.Float32, c.n, c.size/2, c.size/2, c.ch))
-		for _, mode := range []string{"phases", "dilated"} {
+		for _, mode := range []string{"dx/phases", "dx/plain", "dk/sliced", "dk/plain"} {
 			b.Run(fmt.Sprintf("b%d-%dx%d-%d-s2/%s", c.n, c.size, c.size, c.ch, mode), func(b *testing.B) {
 				defer func() { Enabled = true }()
-				Enabled = mode == "phases"
+				Enabled = !strings.HasSuffix(mode, "plain")
+				wrt := 0 // x
+				if strings.HasPrefix(mode, "dk") {
+					wrt = 1
+				}
 				e, err := NewExec(be, func(x, k, v *Node) *Node {
 					y := Convolve(x, k).StridePerAxis(2, 2).PadSame().Done()
-					return Gradient(ReduceAllSum(Mul(y, v)), x)[0]
+					return Gradient(ReduceAllSum(Mul(y, v)), x, k)[wrt]
 				})
 				if err != nil {
 					b.Fatal(err)

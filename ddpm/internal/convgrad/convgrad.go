@@ -308,7 +308,7 @@ func strided(x, kernel, v *graph.Node, p params) bool {
 // convolution of v dilated by the stride (an input dilation) is one that
 // XLA hands to no library on the CPU; each phase here is a plain
 // convolution (with the settings of ddpm/backend, oneDNN's). Input
-// gradient alone, dilated -> phases (BenchmarkInputGradient): mnist's
+// gradient alone, dilated -> phases (BenchmarkStrided): mnist's
 // 28x28x32 at stride 2, batch 64, 8.6 -> 4.6 ms; 14x14x64, 4.6 -> 3.2 ms;
 // cifar10's 32x32x128, batch 128, 165 -> 63 ms; 16x16x256, 102 -> 49 ms;
 // 8x8x256, 22 -> 16 ms.
