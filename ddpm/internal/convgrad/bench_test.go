@@ -120,3 +120,50 @@ func BenchmarkStrided(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConvolutions times every convolution shape of the mnist preset's
+// U-Net at batch 64 (size-in-out-stride-kernel), forward, input gradient
+// and kernel gradient each alone, with this package's rules; the README
+// sums them, weighted by how often each occurs in the network, against
+// PyTorch's (scripts/bench/torch_convs.py, the same shapes).
+//
+//	go test -run '^$' -bench Convolutions -benchtime 10x ./ddpm/internal/convgrad/
+func BenchmarkConvolutions(b *testing.B) {
+	be := xlaCPU(b)
+	for _, s := range [][5]int{{7, 64, 64, 1, 3}, {7, 128, 64, 1, 1}, {7, 128, 64, 1, 3}, {14, 32, 64, 1, 3}, {14, 64, 64, 1, 3},
+		{14, 64, 64, 2, 3}, {14, 96, 64, 1, 3}, {14, 128, 64, 1, 3}, {28, 1, 32, 1, 3}, {28, 32, 1, 1, 3}, {28, 32, 32, 1, 3},
+		{28, 32, 32, 2, 3}, {28, 64, 32, 1, 3}, {28, 96, 32, 1, 3}, {28, 96, 32, 1, 1}, {14, 32, 64, 1, 1}, {14, 96, 64, 1, 1},
+		{14, 128, 64, 1, 1}, {28, 64, 32, 1, 1}} {
+		size, cin, cout, st, ks := s[0], s[1], s[2], s[3], s[4]
+		x := tensors.FromShape(shapes.Make(dtypes.Float32, 64, size, size, cin))
+		k := tensors.FromShape(shapes.Make(dtypes.Float32, ks, ks, cin, cout))
+		v := tensors.FromShape(shapes.Make(dtypes.Float32, 64, size/st, size/st, cout))
+		for _, mode := range []string{"fwd", "dx", "dk"} {
+			b.Run(fmt.Sprintf("%d-%d-%d-s%d-k%d/%s", size, cin, cout, st, ks, mode), func(b *testing.B) {
+				e, err := NewExec(be, func(x, k, v *Node) *Node {
+					y := Convolve(x, k).PadSame().StridePerAxis(st, st).Done()
+					switch mode {
+					case "fwd":
+						return y
+					case "dx":
+						return Gradient(ReduceAllSum(Mul(y, v)), x)[0]
+					}
+					return Gradient(ReduceAllSum(Mul(y, v)), k)[0]
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer e.Finalize()
+				if _, err := e.Exec(x, k, v); err != nil { // Compiles.
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for range b.N {
+					if _, err := e.Exec(x, k, v); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
