@@ -61,16 +61,7 @@ func BenchmarkKernelGradient(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				defer e.Finalize()
-				if _, err := e.Exec(x, v); err != nil { // Compiles.
-					b.Fatal(err)
-				}
-				b.ResetTimer()
-				for range b.N {
-					if _, err := e.Exec(x, v); err != nil {
-						b.Fatal(err)
-					}
-				}
+				timeRuns(b, e, x, v)
 			})
 		}
 	}
@@ -106,16 +97,7 @@ func BenchmarkStrided(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				defer e.Finalize()
-				if _, err := e.Exec(x, k, v); err != nil { // Compiles.
-					b.Fatal(err)
-				}
-				b.ResetTimer()
-				for range b.N {
-					if _, err := e.Exec(x, k, v); err != nil {
-						b.Fatal(err)
-					}
-				}
+				timeRuns(b, e, x, k, v)
 			})
 		}
 	}
@@ -153,17 +135,24 @@ func BenchmarkConvolutions(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				defer e.Finalize()
-				if _, err := e.Exec(x, k, v); err != nil { // Compiles.
-					b.Fatal(err)
-				}
-				b.ResetTimer()
-				for range b.N {
-					if _, err := e.Exec(x, k, v); err != nil {
-						b.Fatal(err)
-					}
-				}
+				timeRuns(b, e, x, k, v)
 			})
+		}
+	}
+}
+
+// timeRuns runs e once (compiling it), then times b.N runs, and finalizes
+// it.
+func timeRuns(b *testing.B, e *Exec, args ...any) {
+	b.Helper()
+	defer e.Finalize()
+	if _, err := e.Exec(args...); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := e.Exec(args...); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -124,15 +124,22 @@ func TestMatchesGoMLXGradient(t *testing.T) {
 			if plain != 3 || convs != wantConvs || dots != wantDots {
 				t.Errorf("graph has %d convolutions and %d dots here and %d convolutions with GoMLX's rule, want %d, %d and 3", convs, dots, plain, wantConvs, wantDots)
 			}
-			if len(got) != len(want) {
-				t.Fatalf("kernel gradient has %d values, want %d", len(got), len(want))
-			}
-			for i := range got {
-				if math.Abs(got[i]-want[i]) > 1e-9*(1+math.Abs(want[i])) {
-					t.Fatalf("kernel gradient [%d] = %g, GoMLX's %g", i, got[i], want[i])
-				}
-			}
+			sameAsGoMLX(t, got, want)
 		})
+	}
+}
+
+// sameAsGoMLX fails the test unless the kernel gradient got equals GoMLX's
+// (want) to 1e-9, relative.
+func sameAsGoMLX(t *testing.T, got, want []float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("kernel gradient has %d values, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if math.Abs(got[i]-want[i]) > 1e-9*(1+math.Abs(want[i])) {
+			t.Fatalf("kernel gradient [%d] = %g, GoMLX's %g", i, got[i], want[i])
+		}
 	}
 }
 
@@ -331,14 +338,7 @@ func TestThinKernelGradient(t *testing.T) {
 			if wantDots := map[bool]int{true: 1, false: 0}[c.thin]; dots != wantDots || (c.thin && convs != 2) {
 				t.Errorf("graph has %d convolutions and %d dots, want thin = %v", convs, dots, c.thin)
 			}
-			if len(got) != len(want) {
-				t.Fatalf("kernel gradient has %d values, want %d", len(got), len(want))
-			}
-			for i := range got {
-				if math.Abs(got[i]-want[i]) > 1e-9*(1+math.Abs(want[i])) {
-					t.Fatalf("kernel gradient [%d] = %g, GoMLX's %g", i, got[i], want[i])
-				}
-			}
+			sameAsGoMLX(t, got, want)
 		})
 	}
 }
