@@ -26,7 +26,8 @@
 // 17 -> 7.6 ms (the forward convolution takes 4.7 ms); 28x28, 96 -> 32
 // channels, 48 -> 25 ms; 14x14x64, 13 -> 6.6 ms; 32x32x128 at batch 128,
 // 635 -> 222 ms; 16x16x256, 610 -> 228 ms; 8x8x256, 125 -> 52 ms; with
-// oneDNN, 42 -> 11 ms, 96 -> 27-32 ms, 19 -> 8.5 ms at mnist's first three.
+// oneDNN, 42 -> 11 ms, 96 -> 27-32 ms and 19 -> 8.5 ms at the same three
+// mnist shapes.
 // Where a whole batch is already that small (7x7x64 at batch 64) nothing
 // changes. The price is compile time: every slice is a convolution of its
 // own. The slicing applies only on the XLA CPU plugin: GPU convolution
@@ -74,8 +75,9 @@ const SliceFloats = 1 << 18
 // sliceFloats is SliceFloats; tests lower it to slice small convolutions.
 var sliceFloats = SliceFloats
 
-// Enabled switches the XLA CPU formulations of the kernel gradient (the
-// slicing and thinKernelGradient) on (the default) or off, for comparisons.
+// Enabled switches the XLA CPU formulations of the gradients (the slicing,
+// thinKernelGradient and phaseInputGradient) on (the default) or off, for
+// comparisons.
 var Enabled = true
 
 func init() {
@@ -236,7 +238,7 @@ func vjp(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape) [
 	n := x.Shape().Dimensions[p.axes.InputBatch]
 	per := ImagesPerSlice(x.Shape().Size()/n, node.Shape().Size()/n)
 	ci, co := x.Shape().Dimensions[p.axes.InputChannels], v.Shape().Dimensions[p.axes.OutputChannels]
-	if ci*co >= WideChannels && powersOfTwo {
+	if ci*co >= WideChannels && powersOfTwo { // Tests that choose their own slice sizes turn powersOfTwo off.
 		per = widePerSlice(node.Shape().Size() / n / co)
 	}
 	if !Enabled || !onXLACPU(node.Graph().Backend()) || per >= n {
@@ -288,15 +290,15 @@ func strided(x, kernel, v *graph.Node, p params) bool {
 	if !channelsLast(x, p) {
 		return false
 	}
-	any := false
+	some := false
 	for i := range 2 {
 		d := spatial(x, kernel, v, p, i)
 		if d.dilation != 1 {
 			return false
 		}
-		any = any || d.stride > 1
+		some = some || d.stride > 1
 	}
-	return any
+	return some
 }
 
 // phaseInputGradient is the input gradient of a strided convolution as one
