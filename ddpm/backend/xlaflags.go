@@ -16,9 +16,9 @@ import (
 // The first routes convolutions and large matrix multiplies to oneDNN, the
 // library PyTorch uses on the CPU, through XLA's oneDNN custom calls, with
 // YNNPACK off (while YNNPACK takes convolutions, XLA hands none to oneDNN).
-// On the mnist preset this made the training step 16% and the sampling
-// step 27% faster than YNNPACK for convolutions only (see the README's
-// performance section).
+// On the mnist preset this made the training step 12-16% and the sampling
+// step 20-27% faster than YNNPACK for convolutions only (alternated runs;
+// see the README's performance section).
 //
 // The second, for plugins without the oneDNN calls, keeps YNNPACK for
 // convolutions only, instead of its default of convolutions, matrix

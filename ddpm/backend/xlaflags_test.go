@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// TestPluginKnows: the flag is found in the installed CPU plugin, a made-up
-// flag is not, and a file that is not a shared library knows nothing.
+// TestPluginKnows: a flag and the oneDNN marker are found in the installed
+// CPU plugin, a made-up flag is not, and a file that is not a shared library
+// knows nothing.
 func TestPluginKnows(t *testing.T) {
 	const ynnFlag = "xla_cpu_experimental_ynn_fusion_type"
 	junk := filepath.Join(t.TempDir(), "pjrt_c_api_cpu_plugin.so")
@@ -22,8 +23,10 @@ func TestPluginKnows(t *testing.T) {
 	if plugin == "" {
 		t.Skip("no PJRT CPU plugin installed (scripts/install-pjrt.sh)")
 	}
-	if !pluginKnows(plugin, ynnFlag) {
-		t.Errorf("%s does not mention %s", plugin, ynnFlag)
+	for _, want := range []string{ynnFlag, CPUSettings[0].Needs} { // The pinned plugin (0.115) has both.
+		if !pluginKnows(plugin, want) {
+			t.Errorf("%s does not mention %s", plugin, want)
+		}
 	}
 	if pluginKnows(plugin, "xla_cpu_no_such_flag_in_any_version") {
 		t.Error("a made-up flag was found in the plugin")
