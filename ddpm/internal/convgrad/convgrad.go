@@ -138,8 +138,12 @@ func ImagesPerSlice(inFloats, outFloats int) int {
 	if !powersOfTwo {
 		return max(1, int(fit))
 	}
-	return 1 << int(max(0, math.Round(math.Log2(fit))))
+	return nearestPowerOfTwo(fit)
 }
+
+// nearestPowerOfTwo is the power of two nearest to f (geometrically), at
+// least one.
+func nearestPowerOfTwo(f float64) int { return 1 << int(max(0, math.Round(math.Log2(f)))) }
 
 // WideChannels is the product of input and output channels from which a
 // convolution's kernel gradient is sliced by output positions instead (see
@@ -161,8 +165,7 @@ const WidePositions = 1024
 // ImagesPerSlice picks 2, 1, 4, 2 and 8 there; at mnist's narrower shapes
 // it stays at or near the best.
 func widePerSlice(positions int) int {
-	fit := float64(WidePositions) / float64(max(positions, 1))
-	return 1 << int(max(0, math.Round(math.Log2(fit))))
+	return nearestPowerOfTwo(float64(WidePositions) / float64(max(positions, 1)))
 }
 
 // powersOfTwo rounds ImagesPerSlice to a power of two; tests turn it off to
@@ -223,8 +226,9 @@ func vjp(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape) [
 		return Original(node, vjpOutputs, outputShape)
 	}
 	x, kernel, v := node.Inputs()[0], node.Inputs()[1], vjpOutputs[0]
+	cpu := Enabled && onXLACPU(node.Graph().Backend())
 	var dx *graph.Node
-	if Enabled && onXLACPU(node.Graph().Backend()) && strided(x, kernel, v, p) {
+	if cpu && strided(x, kernel, v, p) {
 		dx = phaseInputGradient(x, kernel, v, p)
 	} else {
 		dx = inputGradient(x, kernel, v, p)
@@ -232,7 +236,7 @@ func vjp(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape) [
 	if pointwise(kernel, p) {
 		return []*graph.Node{dx, pointwiseKernelGradient(x, kernel, v, p)}
 	}
-	if Enabled && onXLACPU(node.Graph().Backend()) && thin(x, kernel, v, p) {
+	if cpu && thin(x, kernel, v, p) {
 		return []*graph.Node{dx, thinKernelGradient(x, kernel, v, p)}
 	}
 	n := x.Shape().Dimensions[p.axes.InputBatch]
@@ -241,7 +245,7 @@ func vjp(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape) [
 	if ci*co >= WideChannels && powersOfTwo { // Tests that choose their own slice sizes turn powersOfTwo off.
 		per = widePerSlice(node.Shape().Size() / n / co)
 	}
-	if !Enabled || !onXLACPU(node.Graph().Backend()) || per >= n {
+	if !cpu || per >= n {
 		return []*graph.Node{dx, kernelGradient(x, kernel, v, p)}
 	}
 	var parts []*graph.Node
@@ -357,8 +361,7 @@ func phaseInputGradient(x, kernel, v *graph.Node, p params) *graph.Node {
 				cols[b] = graph.Zeros(x.Graph(), shapes.Make(x.DType(), n, L[0], L[1], ci))
 				continue
 			}
-			vp := graph.Pad(v, graph.ScalarZero(v.Graph(), v.DType()), backends.PadAxis{},
-				backends.PadAxis{Start: pads[0][0], End: pads[0][1]}, backends.PadAxis{Start: pads[1][0], End: pads[1][1]}, backends.PadAxis{})
+			vp := padSpatial(v, [2]int{pads[0][0], pads[1][0]}, [2]int{pads[0][1], pads[1][1]})
 			cols[b] = graph.Convolve(vp, sub).AxesConfig(swapped).NoPadding().Done() // [n, L0, L1, ci]
 		}
 		row := graph.Stack(cols, 3)                                 // [n, L0, L1, s1, ci]
@@ -366,6 +369,13 @@ func phaseInputGradient(x, kernel, v *graph.Node, p params) *graph.Node {
 	}
 	dx := graph.Reshape(graph.Stack(rows, 2), n, L[0]*d[0].stride, L[1]*d[1].stride, ci) // [n, L0, s0, W', ci]
 	return graph.Slice(dx, graph.AxisRange(), graph.AxisRange(0, d[0].in), graph.AxisRange(0, d[1].in), graph.AxisRange())
+}
+
+// padSpatial pads t [batch, H, W, C] with zeros: before[i] and after[i]
+// positions along spatial axis i.
+func padSpatial(t *graph.Node, before, after [2]int) *graph.Node {
+	return graph.Pad(t, graph.ScalarZero(t.Graph(), t.DType()), backends.PadAxis{},
+		backends.PadAxis{Start: before[0], End: after[0]}, backends.PadAxis{Start: before[1], End: after[1]}, backends.PadAxis{})
 }
 
 // thin tells whether the convolution has at most ThinChannels input or
@@ -405,17 +415,13 @@ func thinKernelGradient(x, kernel, v *graph.Node, p params) *graph.Node {
 	kh, kw := kernel.Shape().Dimensions[0], kernel.Shape().Dimensions[1]
 	ci, co := x.Shape().Dimensions[3], v.Shape().Dimensions[3]
 	oh, ow := v.Shape().Dimensions[1], v.Shape().Dimensions[2]
-	pad := func(t *graph.Node, before, after [2]int) *graph.Node {
-		return graph.Pad(t, graph.ScalarZero(t.Graph(), t.DType()), backends.PadAxis{},
-			backends.PadAxis{Start: before[0], End: after[0]}, backends.PadAxis{Start: before[1], End: after[1]}, backends.PadAxis{})
-	}
 	var before, after [2]int
 	for i := range 2 {
 		d := spatial(x, kernel, v, p, i)
 		before[i] = d.padBefore
 		after[i] = d.out + d.kernel - 1 - d.in - d.padBefore // xp is out+k-1 long.
 	}
-	xp := pad(x, before, after) // [n, oh+kh-1, ow+kw-1, ci]
+	xp := padSpatial(x, before, after) // [n, oh+kh-1, ow+kw-1, ci]
 	window := func(t *graph.Node, i, j, h, w int) *graph.Node {
 		return graph.Slice(t, graph.AxisRange(), graph.AxisRange(i, i+h), graph.AxisRange(j, j+w), graph.AxisRange())
 	}
@@ -431,7 +437,7 @@ func thinKernelGradient(x, kernel, v *graph.Node, p params) *graph.Node {
 		return graph.Reshape(dk, kh, kw, ci, co)
 	}
 	ph, pw := oh+kh-1, ow+kw-1
-	vp := pad(v, [2]int{kh - 1, kw - 1}, [2]int{kh - 1, kw - 1})
+	vp := padSpatial(v, [2]int{kh - 1, kw - 1}, [2]int{kh - 1, kw - 1})
 	for i := range kh {
 		for j := range kw {
 			taps = append(taps, window(vp, kh-1-i, kw-1-j, ph, pw))
