@@ -48,7 +48,11 @@
 // with slices, so that the pure-Go backend can train. Grouped convolutions
 // and input dilation keep GoMLX's rule.
 //
-// Importing the package registers the rule for the whole process (GoMLX
+// The gradient of an addition with broadcasting (a convolution's bias) is,
+// on XLA CPU, a short reduction and a dot with ones rather than one long
+// reduction (see sumgrad.go).
+//
+// Importing the package registers the rules for the whole process (GoMLX
 // exposes graph.VJPRegistration for this purpose).
 package convgrad
 
@@ -76,8 +80,8 @@ const SliceFloats = 1 << 18
 var sliceFloats = SliceFloats
 
 // Enabled switches the XLA CPU formulations of the gradients (the slicing,
-// thinKernelGradient and phaseInputGradient) on (the default) or off, for
-// comparisons.
+// thinKernelGradient, phaseInputGradient and broadcastSum) on (the default)
+// or off, for comparisons.
 var Enabled = true
 
 func init() {
