@@ -11,9 +11,8 @@ import (
 // reduction; XLA CPU rewrites a reduction of more than 32 numbers into a
 // windowed reduction of the whole operand followed by a second reduction,
 // and the windowed one, striding over the batch and positions of a
-// channels-last tensor, runs at a fraction of memory speed: the bias
-// gradients of the mnist preset's U-Net took about a tenth of its training
-// step (perf, matched against XLA's dumped kernels).
+// channels-last tensor, is slow: the bias gradients of the mnist preset's
+// U-Net took about a tenth of its training step (scripts/bench/profile.sh).
 //
 // On XLA CPU, where the broadcast axes are contiguous and sum more than 32
 // numbers, the sum is taken instead as a reduction over the last broadcast
