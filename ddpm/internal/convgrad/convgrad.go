@@ -80,8 +80,8 @@ const SliceFloats = 1 << 18
 var sliceFloats = SliceFloats
 
 // Enabled switches the XLA CPU formulations of the gradients (the slicing,
-// thinKernelGradient, phaseInputGradient and broadcastSum) on (the default)
-// or off, for comparisons.
+// thinKernelGradient, phaseInputGradient and the broadcast sums of Add's
+// gradient) on (the default) or off, for comparisons.
 var Enabled = true
 
 func init() {

@@ -1,6 +1,8 @@
 package convgrad
 
 import (
+	"fmt"
+
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
@@ -30,8 +32,9 @@ func init() {
 	graph.VJPRegistration[graph.NodeTypeAdd] = addVJP
 }
 
-// addVJP takes the sums with broadcastSum when every broadcast input is of
-// the form it handles, and is GoMLX's rule otherwise.
+// addVJP takes the sums with SumBroadcast when every broadcast input is of
+// the form it handles and sums more than 32 numbers (XLA CPU leaves shorter
+// reductions as they are), and is GoMLX's rule otherwise.
 func addVJP(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape) []*graph.Node {
 	if !Enabled || !onXLACPU(node.Graph().Backend()) {
 		return OriginalAdd(node, vjpOutputs, outputShape)
@@ -42,7 +45,7 @@ func addVJP(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape
 		if in.Shape().Equal(out) {
 			continue
 		}
-		if _, _, _, ok := summedAxes(in.Shape(), out); !ok {
+		if _, _, summed, ok := summedAxes(in.Shape(), out); !ok || summed <= 32 {
 			return OriginalAdd(node, vjpOutputs, outputShape)
 		}
 		broadcast = true
@@ -54,16 +57,16 @@ func addVJP(node *graph.Node, vjpOutputs []*graph.Node, outputShape shapes.Shape
 	for i, in := range inputs {
 		grads[i] = v
 		if !in.Shape().Equal(out) {
-			grads[i] = broadcastSum(v, in.Shape())
+			grads[i] = SumBroadcast(v, in.Shape())
 		}
 	}
 	return grads
 }
 
 // summedAxes tells whether a tensor of shape to, broadcast to shape out,
-// is of the form broadcastSum handles: same rank and dtype, the broadcast
-// axes contiguous, summing more than 32 numbers. It returns the axes'
-// range [first, last] and the number of numbers each sum adds.
+// is of the form SumBroadcast handles: same rank and dtype, the broadcast
+// axes (1 in to, more in out) contiguous and at least one. It returns the
+// axes' range [first, last] and the number of numbers each sum adds.
 func summedAxes(to, out shapes.Shape) (first, last, summed int, ok bool) {
 	if to.Rank() != out.Rank() || to.DType != out.DType {
 		return 0, 0, 0, false
@@ -83,15 +86,21 @@ func summedAxes(to, out shapes.Shape) (first, last, summed int, ok bool) {
 		last = i
 		summed *= out.Dimensions[i]
 	}
-	return first, last, summed, first >= 0 && summed > 32
+	return first, last, summed, first >= 0
 }
 
-// broadcastSum sums v over the axes along which to was broadcast to v's
-// shape, which summedAxes accepts, as described above, and returns it with
-// to's shape.
-func broadcastSum(v *graph.Node, to shapes.Shape) *graph.Node {
+// SumBroadcast sums v over the axes where to is 1 and v is not, which must
+// be contiguous (to is v's shape with a run of axes set to 1), and returns
+// the sum with to's shape: a reduction over the last of those axes when it
+// is at most 32 long, then a dot with a row of ones over the rest, batched
+// over the axes before them. ddpm/unet sums GroupNorm's statistics over
+// the positions of each image with it (its sumPositions).
+func SumBroadcast(v *graph.Node, to shapes.Shape) *graph.Node {
 	dims := v.Shape().Dimensions
-	first, last, summed, _ := summedAxes(to, v.Shape())
+	first, last, summed, ok := summedAxes(to, v.Shape())
+	if !ok {
+		panic(fmt.Sprintf("convgrad.SumBroadcast: %s is not %s with a run of axes set to 1", to, v.Shape()))
+	}
 	outer, inner := 1, 1
 	for _, d := range dims[:first] {
 		outer *= d
