@@ -27,8 +27,8 @@ import "C"
 // more block; keeping only one left that run at the speed without reuse).
 // With convolutions on oneDNN since (see CPUSettings), the same run peaks at
 // 1.18 GiB. Kept blocks go back to the C library whenever the backend
-// compiles (see trimming) and through ReleaseFreedMemory. DDPM_REUSE_SCRATCH=0 in the environment at start-up
-// turns the reuse off.
+// compiles (see trimming) and through ReleaseFreedMemory.
+// DDPM_REUSE_SCRATCH=0 in the environment at start-up turns the reuse off.
 
 // ReusesScratch tells whether XLA's scratch blocks are kept for reuse in
 // this process: on Linux with cgo, unless DDPM_REUSE_SCRATCH=0 was set at
