@@ -21,9 +21,17 @@ const (
 	Ancestral Method = iota
 	// DDIM is Song et al.'s sampler with parameter Eta (0 is deterministic).
 	DDIM
+	// DPMSolver is DPM-Solver++(2M) (Lu et al. 2022): the multistep
+	// second-order solver of the probability-flow ODE in its data-prediction
+	// form. Steps counts network evaluations; good samples in 10-20.
+	DPMSolver
+	// Heun is the deterministic second-order sampler of Karras et al. (2022,
+	// Algorithm 1): K timesteps cost 2K-1 network evaluations (Steps), an
+	// even count uses one less.
+	Heun
 )
 
-var methodNames = []string{"ddpm", "ddim"}
+var methodNames = []string{"ddpm", "ddim", "dpm-solver++", "heun"}
 
 // String returns the name accepted by ParseMethod.
 func (m Method) String() string { return enumName(methodNames, int(m), "Method") }
@@ -42,12 +50,19 @@ func (m *Method) Set(name string) (err error) { *m, err = ParseMethod(name); ret
 type SampleOptions struct {
 	Method Method
 	// Eta is DDIM's eta: 0 gives the deterministic sampler, 1 the DDPM-like
-	// one. Ignored by Ancestral.
+	// one. Only DDIM uses it.
 	Eta float64
-	// Steps respaces the schedule (see SpacedTimesteps): "" keeps all T steps,
-	// "50" keeps 50 evenly spaced steps, "ddim50" DDIM's strided 50.
+	// Steps respaces the schedule for Ancestral and DDIM (see
+	// SpacedTimesteps): "" keeps all T steps, "50" keeps 50 evenly spaced
+	// steps, "ddim50" DDIM's strided 50. For the ODE solvers (DPMSolver,
+	// Heun) it is the number of network evaluations, "" for
+	// DefaultSolverSteps.
 	Steps string
-	// ClipX0 clips the predicted x_0 to [-1, 1] at every step.
+	// Spacing places an ODE solver's timesteps (MethodSpacing: the
+	// method's own). Only the solvers use it.
+	Spacing Spacing
+	// ClipX0 clips the predicted x_0 to [-1, 1] at every step (for the ODE
+	// solvers, every prediction they combine).
 	ClipX0 bool
 	// Seed fixes the randomness: the same seed on the same backend gives the same images.
 	Seed int64
@@ -190,6 +205,16 @@ func (d *Diffusion) DDIMStep(ctx *context.Context, denoiser Denoiser, xt, t, rng
 func (s *Sampler) Sample(shape []int, opts SampleOptions) (*Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := opts.check(s.Diffusion.Schedule.T); err != nil {
+		return nil, err
+	}
+	if opts.Method.solver() {
+		x, _, err := s.initialNoise(shape, opts)
+		if err != nil {
+			return nil, err
+		}
+		return s.solve(x, s.Diffusion.Schedule.T-1, opts)
+	}
 	d, err := s.diffusionFor(opts.Steps)
 	if err != nil {
 		return nil, err
@@ -199,6 +224,56 @@ func (s *Sampler) Sample(shape []int, opts SampleOptions) (*Result, error) {
 		return nil, err
 	}
 	return s.loop(d, x, rng, d.Schedule.T-1, opts)
+}
+
+// Describe names the sampler as reports print it, e.g. "ddim, ddim50 steps,
+// eta 0" or "dpm-solver++, 20 evaluations, logsnr spacing", for a model
+// trained with T steps.
+func (o SampleOptions) Describe(T int) string {
+	steps := strings.TrimSpace(o.Steps)
+	if o.Method.solver() {
+		if steps == "" {
+			steps = fmt.Sprint(min(DefaultSolverSteps, T))
+		}
+		sp := o.Spacing
+		if sp == MethodSpacing {
+			sp = o.Method.defaultSpacing()
+		}
+		return fmt.Sprintf("%v, %s evaluations, %v spacing", o.Method, steps, sp)
+	}
+	if steps == "" {
+		steps = fmt.Sprint(T)
+	}
+	name := fmt.Sprintf("%v, %s steps", o.Method, steps)
+	if o.Method == DDIM {
+		name += fmt.Sprintf(", eta %g", o.Eta)
+	}
+	return name
+}
+
+// check validates the options that do not depend on the images: the method,
+// eta in [0, 1] for DDIM only, the steps, and spacing for the solvers only.
+func (o SampleOptions) check(T int) error {
+	if o.Method < Ancestral || o.Method > Heun {
+		return fmt.Errorf("unknown sampling method %v: valid names are %s", o.Method, strings.Join(methodNames, ", "))
+	}
+	if o.Method != DDIM && o.Eta != 0 {
+		return fmt.Errorf("eta %g applies to DDIM only, not to sampling method %v", o.Eta, o.Method)
+	}
+	if !(o.Eta >= 0 && o.Eta <= 1) {
+		return fmt.Errorf("DDIM's eta %g: must lie in [0, 1]", o.Eta)
+	}
+	if o.Spacing < MethodSpacing || o.Spacing > Karras {
+		return fmt.Errorf("unknown solver spacing %v: valid names are %s", o.Spacing, strings.Join(spacingNames, ", "))
+	}
+	if o.Method.solver() {
+		_, err := solverSteps(o.Method, o.Steps, T)
+		return err
+	}
+	if o.Spacing != MethodSpacing {
+		return fmt.Errorf("spacing %v applies to the ODE solvers (dpm-solver++, heun), not to sampling method %v", o.Spacing, o.Method)
+	}
+	return nil
 }
 
 // initialNoise returns x_T (drawn from the seed unless given) and the RNG state.
@@ -302,7 +377,14 @@ func (s *Sampler) Interpolate(x0a, x0b *tensors.Tensor, t int, lambdas []float64
 	if len(lambdas) == 0 {
 		return nil, fmt.Errorf("interpolation needs at least one lambda")
 	}
-	d, err := s.diffusionFor(opts.Steps)
+	if err := opts.check(s.Diffusion.Schedule.T); err != nil {
+		return nil, err
+	}
+	d := s.Diffusion
+	var err error
+	if !opts.Method.solver() {
+		d, err = s.diffusionFor(opts.Steps)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -329,6 +411,9 @@ func (s *Sampler) Interpolate(x0a, x0b *tensors.Tensor, t int, lambdas []float64
 	}, x0a, x0b, shapes.CastAsDType(lambdas, x0a.DType()), rng)
 	if err != nil {
 		return nil, fmt.Errorf("interpolation: %w", err)
+	}
+	if opts.Method.solver() {
+		return s.solve(out[0], start, opts)
 	}
 	return s.loop(d, out[0], out[1], start, opts)
 }

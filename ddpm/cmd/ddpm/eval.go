@@ -48,8 +48,10 @@ Examples:
 	dataDir := fs.String("data-dir", defaultDataDir(), "folder of downloaded datasets")
 	samples := fs.Int("samples", 0, "draw this many samples and measure their quality (0: none)")
 	var method ddpm.Method
-	fs.Var(&method, "method", "sampler for -samples: ddpm (ancestral, default) or ddim")
-	steps := fs.String("steps", "", `respaced sampling steps: "" all T, "50" 50 evenly spaced, "ddim50" DDIM's strided 50`)
+	fs.Var(&method, "method", "sampler for -samples: ddpm (ancestral, default), ddim, dpm-solver++ or heun")
+	steps := fs.String("steps", "", `ddpm and ddim: respaced steps ("" all T, "50" 50 evenly spaced, "ddim50" DDIM's strided 50); dpm-solver++ and heun: network evaluations (default 20)`)
+	var spacing ddpm.Spacing
+	fs.Var(&spacing, "spacing", "timesteps of dpm-solver++ and heun: logsnr (dpm-solver++'s default), time, karras (heun's default)")
 	eta := fs.Float64("eta", 0, "DDIM's eta")
 	classifierPath := fs.String("classifier", defaultClassifier, "MNIST classifier for the sample-quality features")
 	withBaselines := fs.Bool("baselines", false, "also measure real training digits and noise (with -samples)")
@@ -100,7 +102,7 @@ Examples:
 		rep.BPD.Description = "variational bound on the negative log-likelihood of the test images (" + *dataset + "), bits per dimension"
 	}
 	if *samples > 0 {
-		opts := ddpm.SampleOptions{Method: method, Eta: *eta, Steps: *steps, ClipX0: *clip, Seed: *seed}
+		opts := ddpm.SampleOptions{Method: method, Eta: *eta, Steps: *steps, Spacing: spacing, ClipX0: *clip, Seed: *seed}
 		trainSet := func() (*data.Images, error) {
 			return loadData(*dataset, data.Train, l.Config.Model, *dataDir, false, info)
 		}
@@ -243,7 +245,7 @@ func evalQuality(l *loaded, c *eval.Classifier, test *data.Images, n, batch int,
 		return nil, err
 	}
 	q := &eval.QualityReport{ClassifierAccuracy: c.Config.TestAccuracy, SampleSeconds: sampleSeconds,
-		Sampler:     samplerName(opts, l.Config.T),
+		Sampler:     opts.Describe(l.Config.T),
 		Description: "samples against the test set in the features of an MNIST classifier: Frechet distance to all test digits' statistics (lower is better); precision and recall, k=3, against as many test digits (higher is better); mean entropy of p(y|x) in nats (lower: more recognisable) and exp(H(y) - H(y|x)), between 1 and 10 (higher is better)"}
 	if q.Samples, err = ref.Compare(pred); err != nil {
 		return nil, err
@@ -278,18 +280,6 @@ func evalQuality(l *loaded, c *eval.Classifier, test *data.Images, n, batch int,
 		}
 	}
 	return q, nil
-}
-
-func samplerName(o ddpm.SampleOptions, T int) string {
-	steps := o.Steps
-	if steps == "" {
-		steps = fmt.Sprint(T)
-	}
-	name := fmt.Sprintf("%v, %s steps", o.Method, steps)
-	if o.Method == ddpm.DDIM {
-		name += fmt.Sprintf(", eta %g", o.Eta)
-	}
-	return name
 }
 
 func stepOf(path string) int64 {

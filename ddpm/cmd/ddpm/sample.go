@@ -63,8 +63,10 @@ Examples:
 	cols := fs.Int("cols", 8, "grid columns")
 	zoom := fs.Int("zoom", 2, "pixel zoom of the PNG")
 	var method ddpm.Method
-	fs.Var(&method, "method", "sampler: ddpm (ancestral, default) or ddim")
-	steps := fs.String("steps", "", `respaced steps: "" all T, "50" 50 evenly spaced, "ddim50" DDIM's strided 50`)
+	fs.Var(&method, "method", "sampler: ddpm (ancestral, default), ddim, dpm-solver++ or heun")
+	steps := fs.String("steps", "", `ddpm and ddim: respaced steps ("" all T, "50" 50 evenly spaced, "ddim50" DDIM's strided 50); dpm-solver++ and heun: network evaluations (default 20)`)
+	var spacing ddpm.Spacing
+	fs.Var(&spacing, "spacing", "timesteps of dpm-solver++ and heun: logsnr (dpm-solver++'s default), time, karras (heun's default)")
 	eta := fs.Float64("eta", 0, "DDIM's eta (0: deterministic)")
 	seed := fs.Int64("seed", 1, "seed: the same seed gives the same images on the same backend")
 	clip := fs.Bool("clip", true, "clip the predicted x_0 to [-1, 1] at every step")
@@ -83,7 +85,7 @@ Examples:
 		return err
 	}
 	s := l.Sampler(l.backend)
-	opts := ddpm.SampleOptions{Method: method, Eta: *eta, Steps: *steps, ClipX0: *clip, Seed: *seed}
+	opts := ddpm.SampleOptions{Method: method, Eta: *eta, Steps: *steps, Spacing: spacing, ClipX0: *clip, Seed: *seed}
 	size, ch := l.Config.Model.ImageSize, l.Config.Model.InChannels
 	start := time.Now()
 
