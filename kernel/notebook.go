@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/diffusion-go/ddpm/ddpm"
-	"github.com/diffusion-go/ddpm/ddpm/train"
+	"github.com/diffusion-go/ddpm/ddpm/checkpoint"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -162,7 +162,7 @@ func Floats(t *tensors.Tensor) []float32 {
 // has one ("" when none does).
 func FindCheckpoint(dirs ...string) string {
 	for _, d := range dirs {
-		if paths, err := train.ListCheckpoints(d); err == nil && len(paths) > 0 {
+		if paths, err := checkpoint.List(d); err == nil && len(paths) > 0 {
 			return paths[len(paths)-1]
 		}
 	}

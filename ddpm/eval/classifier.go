@@ -8,12 +8,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 
+	"github.com/diffusion-go/ddpm/ddpm/checkpoint"
 	"github.com/diffusion-go/ddpm/ddpm/data"
 	_ "github.com/diffusion-go/ddpm/ddpm/internal/convgrad" // Kernel gradients in cache-sized batch slices on XLA CPU.
 	_ "github.com/diffusion-go/ddpm/ddpm/internal/dotgrad"  // Matrix-multiply gradients without huge intermediates.
-	"github.com/diffusion-go/ddpm/ddpm/train"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // Graph code reads as math.
@@ -300,7 +299,7 @@ func (c *Classifier) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	var vars []train.Var
+	var vars []checkpoint.Var
 	for v := range c.ctx.IterVariables() {
 		if !v.Trainable {
 			continue // Optimizer state and RNG are not needed to use the classifier.
@@ -309,21 +308,24 @@ func (c *Classifier) Save(path string) error {
 		if err != nil {
 			return err
 		}
-		vars = append(vars, train.Var{Name: v.Scope() + "/" + v.Name(), Trainable: true, Value: t})
+		vars = append(vars, checkpoint.Var{Name: v.Scope() + "/" + v.Name(), Trainable: true, Value: t})
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return train.WriteCheckpointFile(path, train.Header{Config: cfg}, vars)
+	return checkpoint.WriteFile(path, checkpoint.Header{Kind: checkpoint.Classifier, Config: cfg}, vars)
 }
 
 // LoadClassifier reads a classifier saved by Save.
 func LoadClassifier(backend backends.Backend, path string) (*Classifier, error) {
-	ck, err := train.ReadCheckpoint(path)
+	ck, err := checkpoint.Read(path)
 	if err != nil {
 		return nil, err
 	}
 	var cfg ClassifierConfig
+	if ck.Kind != checkpoint.Classifier && ck.Kind != "" {
+		return nil, fmt.Errorf("%s holds a %s, not a classifier (train one with: ddpm classifier -out %s)", path, ck.Kind, path)
+	}
 	if err := json.Unmarshal(ck.Config, &cfg); err != nil || cfg.Kind != classifierKind {
 		return nil, fmt.Errorf("%s is not a classifier checkpoint (train one with: ddpm classifier -out %s)", path, path)
 	}
@@ -332,11 +334,8 @@ func LoadClassifier(backend backends.Backend, path string) (*Classifier, error) 
 	}
 	c := &Classifier{Config: cfg, backend: backend, ctx: context.New()}
 	for _, v := range ck.Vars {
-		i := strings.LastIndex(v.Name, "/")
-		if i <= 0 {
-			return nil, fmt.Errorf("%s: bad variable name %q", path, v.Name)
-		}
-		c.ctx.InAbsPath(v.Name[:i]).Checked(false).VariableWithValue(v.Name[i+1:], v.Value).SetTrainable(false)
+		scope, name := checkpoint.SplitName(v.Name)
+		c.ctx.InAbsPath(scope).Checked(false).VariableWithValue(name, v.Value).SetTrainable(false)
 	}
 	// Check that every weight the network needs is there, with its shape.
 	probe := &Classifier{Config: cfg, ctx: context.New()}

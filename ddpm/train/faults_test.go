@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/diffusion-go/ddpm/ddpm/backend"
+	"github.com/diffusion-go/ddpm/ddpm/checkpoint"
 )
 
 // fullDisk is a checkpoint file on a disk that fills after limit bytes.
@@ -30,10 +31,9 @@ func (f *fullDisk) Write(b []byte) (int, error) {
 }
 
 // withCreateTemp substitutes the creation of checkpoint files for a test.
-func withCreateTemp(t *testing.T, fn func(dir, pattern string) (tempFile, error)) {
-	old := createTemp
-	createTemp = fn
-	t.Cleanup(func() { createTemp = old })
+func withCreateTemp(t *testing.T, fn func(dir, pattern string) (checkpoint.TempFile, error)) {
+	old := checkpoint.SetCreateTemp(fn)
+	t.Cleanup(func() { checkpoint.SetCreateTemp(old) })
 }
 
 // A checkpoint write that runs out of disk space, or meets a read-only
@@ -50,13 +50,13 @@ func TestCheckpointWriteFaults(t *testing.T) {
 	}
 	faults := []struct {
 		name, want string
-		create     func(dir, pattern string) (tempFile, error)
+		create     func(dir, pattern string) (checkpoint.TempFile, error)
 	}{
-		{"disk full", "no space left on device", func(dir, pattern string) (tempFile, error) {
+		{"disk full", "no space left on device", func(dir, pattern string) (checkpoint.TempFile, error) {
 			f, err := os.CreateTemp(dir, pattern)
 			return &fullDisk{File: f, limit: 1000}, err
 		}},
-		{"read-only folder", "read-only file system", func(dir, pattern string) (tempFile, error) {
+		{"read-only folder", "read-only file system", func(dir, pattern string) (checkpoint.TempFile, error) {
 			return nil, &fs.PathError{Op: "open", Path: filepath.Join(dir, pattern), Err: syscall.EROFS}
 		}},
 	}
@@ -76,7 +76,7 @@ func TestCheckpointWriteFaults(t *testing.T) {
 		if !errors.As(err, &errno) {
 			t.Errorf("%s: the error does not wrap the system's: %v", f.name, err)
 		}
-		paths, _ := ListCheckpoints(dir)
+		paths, _ := checkpoint.List(dir)
 		if len(paths) != 2 || filepath.Base(paths[1]) != "ckpt-000000002.ddpm" {
 			t.Errorf("%s: checkpoints after the failure: %v", f.name, paths)
 		}
@@ -88,9 +88,9 @@ func TestCheckpointWriteFaults(t *testing.T) {
 			t.Errorf("%s: partial files left: %v", f.name, tmps)
 		}
 	}
-	createTemp = func(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
+	checkpoint.SetCreateTemp(nil)
 	trainTiny(t, cfg, dir) // Space is back: the run resumes at step 2 and finishes.
-	if ck, err := LatestCheckpoint(dir); err != nil || ck.Step != 3 {
+	if ck, err := checkpoint.Latest(dir); err != nil || ck.Step != 3 {
 		t.Fatalf("after the faults: %v, %v", ck, err)
 	}
 }

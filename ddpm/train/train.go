@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/diffusion-go/ddpm/ddpm"
+	"github.com/diffusion-go/ddpm/ddpm/checkpoint"
 	"github.com/diffusion-go/ddpm/ddpm/data"
 	"github.com/diffusion-go/ddpm/ddpm/unet"
 	"github.com/gomlx/gomlx/backends"
@@ -200,7 +201,7 @@ func New(backend backends.Backend, cfg Config, dir string, ds *data.Images) (*Tr
 		return nil, err
 	}
 
-	ck, err := LatestCheckpoint(dir)
+	ck, err := checkpoint.Latest(dir)
 	if err != nil {
 		return nil, fmt.Errorf("resuming from %s: %w (move the damaged file away to resume from an older checkpoint)", dir, err)
 	}
@@ -216,7 +217,10 @@ func New(backend backends.Backend, cfg Config, dir string, ds *data.Images) (*Tr
 }
 
 // restore loads a checkpoint into the trainer.
-func (tr *Trainer) restore(ck *Checkpoint) error {
+func (tr *Trainer) restore(ck *checkpoint.File) error {
+	if ck.Kind != checkpoint.Training && ck.Kind != "" {
+		return fmt.Errorf("%s holds a %s, not a training checkpoint: move it out of the run folder", ck.Path, ck.Kind)
+	}
 	var saved Config
 	if err := json.Unmarshal(ck.Config, &saved); err != nil {
 		return fmt.Errorf("checkpoint %s: configuration: %w", ck.Path, err)
@@ -227,14 +231,7 @@ func (tr *Trainer) restore(ck *Checkpoint) error {
 		return fmt.Errorf("checkpoint %s was written by a different configuration (%s): use another folder, or the same flags", ck.Path, configDiff(saved, want))
 	}
 	for _, v := range ck.Vars {
-		i := strings.LastIndex(v.Name, "/")
-		if i < 0 {
-			return fmt.Errorf("checkpoint %s: bad variable name %q", ck.Path, v.Name)
-		}
-		scope, name := v.Name[:i], v.Name[i+1:]
-		if scope == "" {
-			scope = context.RootScope
-		}
+		scope, name := checkpoint.SplitName(v.Name)
 		vr := tr.ctx.GetVariableByScopeAndName(scope, name)
 		if vr == nil {
 			vr = tr.ctx.InAbsPath(scope).Checked(false).VariableWithValue(name, v.Value)
@@ -481,25 +478,25 @@ func (tr *Trainer) Save() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	h := Header{Step: tr.step, Config: cfgJSON}
+	h := checkpoint.Header{Kind: checkpoint.Training, Step: tr.step, Config: cfgJSON}
 	if las, ok := tr.sampler.(*ddpm.LossAwareSampler); ok {
 		if h.State, err = json.Marshal(las.State()); err != nil {
 			return "", err
 		}
 	}
-	var vars []Var
+	var vars []checkpoint.Var
 	for v := range tr.ctx.IterVariables() {
 		val, err := v.Value()
 		if err != nil {
 			return "", fmt.Errorf("checkpoint: variable %s: %w", v.ScopeAndName(), err)
 		}
-		vars = append(vars, Var{Name: v.Scope() + "/" + v.Name(), Trainable: v.Trainable, Value: val})
+		vars = append(vars, checkpoint.Var{Name: v.Scope() + "/" + v.Name(), Trainable: v.Trainable, Value: val})
 	}
-	path, err := WriteCheckpoint(tr.Dir, h, vars)
+	path, err := checkpoint.Write(tr.Dir, h, vars)
 	if err != nil {
 		return "", err
 	}
-	return path, pruneCheckpoints(tr.Dir, tr.Config.KeepCheckpoints)
+	return path, checkpoint.Prune(tr.Dir, tr.Config.KeepCheckpoints)
 }
 
 // metricsFile is the name of the metrics log (JSON lines) in the run folder.
@@ -590,13 +587,25 @@ func modelContext(src *context.Context, ema bool) (*context.Context, error) {
 	return dst, nil
 }
 
-// LoadForSampling reads a checkpoint and returns its configuration and a
-// context with its EMA weights (or raw weights when ema is false) under the
-// model scope.
+// LoadForSampling reads a training checkpoint or a model file and returns
+// its configuration and a context with its weights under the model scope: a
+// training checkpoint's EMA weights (or raw weights when ema is false), a
+// model file's only weights.
 func LoadForSampling(path string, ema bool) (Config, *context.Context, error) {
-	ck, err := ReadCheckpoint(path)
+	ck, err := checkpoint.Read(path)
 	if err != nil {
 		return Config{}, nil, err
+	}
+	return FromFile(ck, ema)
+}
+
+// FromFile is LoadForSampling on a file already read.
+func FromFile(ck *checkpoint.File, ema bool) (Config, *context.Context, error) {
+	path := ck.Path
+	switch ck.Kind {
+	case checkpoint.Training, checkpoint.Model, "":
+	default:
+		return Config{}, nil, fmt.Errorf("%s holds a %s, not a diffusion model", path, ck.Kind)
 	}
 	var cfg Config
 	if err := json.Unmarshal(ck.Config, &cfg); err != nil {
@@ -607,12 +616,14 @@ func LoadForSampling(path string, ema bool) (Config, *context.Context, error) {
 	}
 	src := context.New()
 	for _, v := range ck.Vars {
-		i := strings.LastIndex(v.Name, "/")
-		scope := v.Name[:i]
-		if scope == "" {
-			scope = context.RootScope
+		scope, name := checkpoint.SplitName(v.Name)
+		src.InAbsPath(scope).Checked(false).VariableWithValue(name, v.Value)
+	}
+	if ck.Kind == checkpoint.Model {
+		if !ema {
+			return Config{}, nil, fmt.Errorf("%s is a model file with one set of weights (its run's EMA): there are no raw weights to use", path)
 		}
-		src.InAbsPath(scope).Checked(false).VariableWithValue(v.Name[i+1:], v.Value)
+		ema = false // The model scope already holds them.
 	}
 	ctx, err := modelContext(src, ema)
 	if err != nil {
@@ -624,6 +635,7 @@ func LoadForSampling(path string, ema bool) (Config, *context.Context, error) {
 // Trained is a checkpoint ready to sample from or evaluate.
 type Trained struct {
 	Path      string
+	Step      int64 // Training steps of the weights.
 	Config    Config
 	Diffusion *ddpm.Diffusion
 	Model     *unet.Model
@@ -633,7 +645,16 @@ type Trained struct {
 // LoadTrained reads a checkpoint (its EMA weights unless ema is false) and
 // builds its diffusion process and network.
 func LoadTrained(path string, ema bool) (*Trained, error) {
-	cfg, ctx, err := LoadForSampling(path, ema)
+	ck, err := checkpoint.Read(path)
+	if err != nil {
+		return nil, err
+	}
+	return TrainedFromFile(ck, ema)
+}
+
+// TrainedFromFile is LoadTrained on a file already read.
+func TrainedFromFile(ck *checkpoint.File, ema bool) (*Trained, error) {
+	cfg, ctx, err := FromFile(ck, ema)
 	if err != nil {
 		return nil, err
 	}
@@ -645,7 +666,7 @@ func LoadTrained(path string, ema bool) (*Trained, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Trained{Path: path, Config: cfg, Diffusion: d, Model: m, Context: ctx}, nil
+	return &Trained{Path: ck.Path, Step: ck.Step, Config: cfg, Diffusion: d, Model: m, Context: ctx}, nil
 }
 
 // Sampler returns a sampler of the trained model on the backend.
@@ -656,4 +677,46 @@ func (tm *Trained) Sampler(backend backends.Backend) *ddpm.Sampler {
 // BPD evaluates the variational bound of images x0 under the trained model.
 func (tm *Trained) BPD(backend backends.Backend, x0 *tensors.Tensor, opts ddpm.BPDOptions) (*ddpm.BPD, error) {
 	return ddpm.CalcBPD(backend, ModelContext(tm.Context), tm.Diffusion, tm.Model.Denoise, x0, opts)
+}
+
+// Provenance records how a model file was made.
+type Provenance struct {
+	Command     string  `json:"command"`                // The training command line.
+	Commit      string  `json:"commit,omitempty"`       // The code's commit.
+	Machine     string  `json:"machine,omitempty"`      // CPU (and cores) or accelerator.
+	Backend     string  `json:"backend,omitempty"`      // What ran the graphs.
+	WallSeconds float64 `json:"wall_seconds,omitempty"` // Training time, compilation included.
+	Steps       int64   `json:"steps"`                  // Training steps of the exported weights.
+	ImagesSeen  int64   `json:"images_seen"`            // Steps times batch size.
+	Epochs      float64 `json:"epochs,omitempty"`       // ImagesSeen over the training set's size.
+	Source      string  `json:"source,omitempty"`       // The checkpoint it was exported from.
+	Notes       string  `json:"notes,omitempty"`
+}
+
+// ExportModel writes the EMA weights of a training checkpoint to path as a
+// model file (checkpoint.Model): the weights a sampler needs and the run's
+// configuration, without optimizer state, raw weights or RNG state. Steps
+// and ImagesSeen of prov are filled in from the checkpoint.
+func ExportModel(ck *checkpoint.File, path string, prov Provenance) error {
+	if ck.Kind != checkpoint.Training && ck.Kind != "" {
+		return fmt.Errorf("%s holds a %s; export takes a training checkpoint", ck.Path, ck.Kind)
+	}
+	cfg, ctx, err := FromFile(ck, true)
+	if err != nil {
+		return err
+	}
+	prov.Steps, prov.ImagesSeen = ck.Step, ck.Step*int64(cfg.BatchSize)
+	provJSON, err := json.Marshal(prov)
+	if err != nil {
+		return err
+	}
+	var vars []checkpoint.Var
+	for v := range ctx.IterVariables() {
+		val, err := v.Value()
+		if err != nil {
+			return err
+		}
+		vars = append(vars, checkpoint.Var{Name: v.Scope() + "/" + v.Name(), Value: val})
+	}
+	return checkpoint.WriteFile(path, checkpoint.Header{Kind: checkpoint.Model, Step: ck.Step, Config: ck.Config, Provenance: provJSON}, vars)
 }

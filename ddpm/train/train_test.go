@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/diffusion-go/ddpm/ddpm"
 	"github.com/diffusion-go/ddpm/ddpm/backend"
+	"github.com/diffusion-go/ddpm/ddpm/checkpoint"
 	"github.com/diffusion-go/ddpm/ddpm/data"
 	"github.com/gomlx/gomlx/backends"
 )
@@ -153,7 +155,7 @@ func TestNaNLossStopsWithoutWriting(t *testing.T) {
 	cfg.Steps, cfg.CheckpointEvery = 4, 2
 	dir := t.TempDir()
 	trainTiny(t, cfg, dir)
-	before, _ := ListCheckpoints(dir)
+	before, _ := checkpoint.List(dir)
 	stat0, _ := os.Stat(before[len(before)-1])
 
 	cfg.Steps = 8
@@ -167,12 +169,12 @@ func TestNaNLossStopsWithoutWriting(t *testing.T) {
 	if !errors.Is(err, ErrNonFinite) {
 		t.Fatalf("training with lr=1e30: err=%v, want a non-finite loss error", err)
 	}
-	after, _ := ListCheckpoints(dir)
+	after, _ := checkpoint.List(dir)
 	stat1, _ := os.Stat(after[len(after)-1])
 	if len(after) != len(before) || after[len(after)-1] != before[len(before)-1] || !stat1.ModTime().Equal(stat0.ModTime()) {
 		t.Errorf("checkpoints changed after a NaN: before %v, after %v", before, after)
 	}
-	if _, err := ReadCheckpoint(after[len(after)-1]); err != nil {
+	if _, err := checkpoint.Read(after[len(after)-1]); err != nil {
 		t.Errorf("last checkpoint unreadable after a NaN: %v", err)
 	}
 }
@@ -184,7 +186,7 @@ func TestDamagedCheckpoint(t *testing.T) {
 	cfg.Steps = 2
 	dir := t.TempDir()
 	trainTiny(t, cfg, dir)
-	paths, _ := ListCheckpoints(dir)
+	paths, _ := checkpoint.List(dir)
 	raw, _ := os.ReadFile(paths[0])
 	for name, bad := range map[string][]byte{
 		"truncated":  raw[:len(raw)-10],
@@ -194,7 +196,7 @@ func TestDamagedCheckpoint(t *testing.T) {
 	} {
 		p := filepath.Join(t.TempDir(), "ckpt-000000002.ddpm")
 		_ = os.WriteFile(p, bad, 0o644)
-		if _, err := ReadCheckpoint(p); err == nil || !strings.Contains(err.Error(), "damaged") {
+		if _, err := checkpoint.Read(p); err == nil || !strings.Contains(err.Error(), "damaged") {
 			t.Errorf("%s: err=%v, want a damaged-checkpoint error", name, err)
 		}
 		if _, err := New(b, cfg, filepath.Dir(p), ds); err == nil || !strings.Contains(err.Error(), "damaged") {
@@ -248,5 +250,37 @@ func TestPureGoTrains(t *testing.T) {
 		if slices.Equal(w, before[name]) {
 			t.Errorf("%s did not change in 2 steps", name)
 		}
+	}
+}
+
+// TestOldCheckpointSamples: a checkpoint of the first format (version 1,
+// ../checkpoint/testdata/v1.ddpm, written by `ddpm train` before version 2)
+// loads for sampling with its EMA and with its raw weights, which differ,
+// and both give finite images of the model's shape. Every future version
+// must keep passing this.
+func TestOldCheckpointSamples(t *testing.T) {
+	path := filepath.Join("..", "checkpoint", "testdata", "v1.ddpm")
+	var images [2][]float32
+	for i, ema := range []bool{true, false} {
+		tm, err := LoadTrained(path, ema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tm.Config.Model.ImageSize != 28 || tm.Config.Model.Channels != 4 {
+			t.Fatalf("configuration read as %+v", tm.Config.Model)
+		}
+		res, err := tm.Sampler(backend.MustNew()).Sample([]int{2, 28, 28, 1}, ddpm.SampleOptions{Method: ddpm.DDIM, Steps: "5", Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		images[i] = res.Images.Value().([][][][]float32)[0][0][0]
+		for _, v := range images[i] {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				t.Fatalf("ema=%v: non-finite sample value %g", ema, v)
+			}
+		}
+	}
+	if slices.Equal(images[0], images[1]) {
+		t.Error("EMA and raw weights gave the same images")
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/diffusion-go/ddpm/ddpm/train"
+	"github.com/diffusion-go/ddpm/ddpm/checkpoint"
 )
 
 // mountTmpfs mounts a tmpfs of the given size at dir, or skips the test
@@ -65,19 +65,19 @@ func TestFullDiskAndReadOnlyFolder(t *testing.T) {
 		t.Fatalf("training onto a full disk: exit %d, stderr %q, stdout %q", code, errOut, out)
 	}
 	checkAllReadable := func(when string) int64 {
-		paths, err := train.ListCheckpoints(dir)
+		paths, err := checkpoint.List(dir)
 		if err != nil || len(paths) == 0 {
 			t.Fatalf("%s: checkpoints %v, %v", when, paths, err)
 		}
 		for _, p := range paths {
-			if _, err := train.ReadCheckpoint(p); err != nil {
+			if _, err := checkpoint.Read(p); err != nil {
 				t.Fatalf("%s: %v", when, err)
 			}
 		}
 		if tmps, _ := filepath.Glob(filepath.Join(dir, ".ckpt-*")); len(tmps) != 0 {
 			t.Fatalf("%s: partial checkpoint files left: %v", when, tmps)
 		}
-		ck, _ := train.LatestCheckpoint(dir)
+		ck, _ := checkpoint.Latest(dir)
 		return ck.Step
 	}
 	full := checkAllReadable("after the disk filled")

@@ -34,7 +34,7 @@ Examples:
   ddpm eval -dir runs/mnist -n 256 -json > eval.json
   ddpm eval -dir runs/mnist -strata 20 -n 1024
   ddpm eval -dir runs/mnist -bpd=false -samples 256 -baselines`)
-	dir := fs.String("dir", "", "run folder: its newest checkpoint is used")
+	dir := fs.String("dir", "", "run folder: its newest checkpoint is used (neither -dir nor -ckpt: the shipped MNIST model)")
 	ckpt := fs.String("ckpt", "", "checkpoint file (instead of -dir)")
 	doBPD := fs.Bool("bpd", true, "measure bits/dim")
 	n := fs.Int("n", 256, "number of test images for bits/dim")
@@ -94,7 +94,7 @@ Examples:
 	if err != nil {
 		return err
 	}
-	rep := eval.Report{Checkpoint: l.Path, Step: stepOf(l.Path), Backend: l.backend.Name(), EMA: !*raw}
+	rep := eval.Report{Checkpoint: l.Path, Step: l.Step, Backend: l.backend.Name(), EMA: !*raw}
 	if *doBPD {
 		if rep.BPD, err = evalBPD(l, test.Subset(*n), *batch, *strata, *seed, *clip); err != nil {
 			return err
@@ -282,11 +282,6 @@ func evalQuality(l *loaded, c *eval.Classifier, test *data.Images, n, batch int,
 	return q, nil
 }
 
-func stepOf(path string) int64 {
-	var s int64
-	fmt.Sscanf(filepath.Base(path), "ckpt-%d.ddpm", &s)
-	return s
-}
 
 func mean(xs []float64) float64 {
 	s := 0.0

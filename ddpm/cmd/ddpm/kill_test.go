@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/diffusion-go/ddpm/ddpm/train"
+	"github.com/diffusion-go/ddpm/ddpm/checkpoint"
 )
 
 // TestKillAndResume builds the ddpm command, starts a training run, kills it
@@ -49,7 +49,7 @@ func TestKillAndResume(t *testing.T) {
 	dir := filepath.Join(tmp, "killed")
 	rng := rand.New(rand.NewPCG(42, 42))
 	newest := func() int64 {
-		paths, _ := train.ListCheckpoints(dir)
+		paths, _ := checkpoint.List(dir)
 		if len(paths) == 0 {
 			return 0
 		}
@@ -87,23 +87,23 @@ func TestKillAndResume(t *testing.T) {
 		if err == nil {
 			t.Fatalf("run %d finished before the kill", kill)
 		}
-		paths, lerr := train.ListCheckpoints(dir)
+		paths, lerr := checkpoint.List(dir)
 		if lerr != nil {
 			t.Fatal(lerr)
 		}
 		for _, p := range paths {
-			if _, err := train.ReadCheckpoint(p); err != nil {
+			if _, err := checkpoint.Read(p); err != nil {
 				t.Fatalf("after kill %d: checkpoint %s unreadable: %v", kill, p, err)
 			}
 		}
 		t.Logf("kill %d at step >= %d: newest checkpoint at step %d, %d on disk", kill, target, newest(), len(paths))
 	}
 	// One more kill, certainly inside a checkpoint write: with the write
-	// paused half-way (train.WriteDelayEnv), kill once the temporary file is
+	// paused half-way (checkpoint.WriteDelayEnv), kill once the temporary file is
 	// there. The interrupted write must leave no ckpt-*.ddpm behind.
-	before, _ := train.ListCheckpoints(dir)
+	before, _ := checkpoint.List(dir)
 	cmd := exec.Command(bin, args(dir)...)
-	cmd.Env = append(os.Environ(), train.WriteDelayEnv+"=300ms")
+	cmd.Env = append(os.Environ(), checkpoint.WriteDelayEnv+"=300ms")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -123,9 +123,9 @@ func TestKillAndResume(t *testing.T) {
 	if tmps, _ := filepath.Glob(filepath.Join(dir, ".ckpt-*.tmp")); len(tmps) == 0 {
 		t.Fatal("the kill did not land inside a checkpoint write")
 	}
-	after, _ := train.ListCheckpoints(dir)
+	after, _ := checkpoint.List(dir)
 	for _, p := range after {
-		if _, err := train.ReadCheckpoint(p); err != nil {
+		if _, err := checkpoint.Read(p); err != nil {
 			t.Fatalf("after a kill mid-write: %v", err)
 		}
 	}
@@ -138,11 +138,11 @@ func TestKillAndResume(t *testing.T) {
 	if tmps, _ := filepath.Glob(filepath.Join(dir, ".ckpt-*.tmp")); len(tmps) != 0 {
 		t.Errorf("partial checkpoint files left after resuming: %v", tmps)
 	}
-	want, err := train.LatestCheckpoint(straight)
+	want, err := checkpoint.Latest(straight)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := train.LatestCheckpoint(dir)
+	got, err := checkpoint.Latest(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@
 //	ddpm train  -preset mnist -dir runs/mnist   train (resumes if the folder has a checkpoint)
 //	ddpm sample -dir runs/mnist -out grid.png   sample a PNG grid from the newest checkpoint
 //	ddpm eval   -dir runs/mnist -json           bits/dim on the test set, sample quality
+//	ddpm export -dir runs/mnist -out m.ddpm     the sampling weights of a run, as one model file
 //	ddpm classifier                             the feature network of the sample-quality metrics
 //
 // Run "ddpm <command> -h" for the flags of a command.
@@ -28,6 +29,7 @@ var commands = []command{
 	{"train", "train a U-Net on MNIST (or an image folder); resumes from the run folder", runTrain},
 	{"sample", "draw samples from a checkpoint: a grid, a progressive strip, an interpolation", runSample},
 	{"eval", "evaluate a checkpoint: bits/dim and sample quality (JSON with -json)", runEval},
+	{"export", "write a checkpoint's EMA weights as a model file (sampling weights and provenance)", runExport},
 	{"classifier", "train the MNIST classifier behind the sample-quality metrics", runClassifier},
 	{"bench", "measure training and sampling speed and memory (and PyTorch's, with -torch)", runBench},
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/diffusion-go/ddpm/ddpm"
 	"github.com/diffusion-go/ddpm/ddpm/backend"
 	"github.com/diffusion-go/ddpm/ddpm/data"
+	"github.com/diffusion-go/ddpm/ddpm/pretrained"
 	"github.com/diffusion-go/ddpm/ddpm/train"
 	"github.com/diffusion-go/ddpm/kernel"
 	"github.com/gomlx/gomlx/backends"
@@ -21,24 +22,27 @@ type loaded struct {
 	backend backends.Backend
 }
 
-// load reads -ckpt, or the newest checkpoint of -dir.
+// load reads -ckpt, or the newest checkpoint of -dir, or with neither the
+// shipped MNIST model.
 func load(ckpt, dir string, ema bool, stdout io.Writer) (*loaded, error) {
-	if ckpt == "" {
-		if dir == "" {
-			return nil, fmt.Errorf("give -dir (a run folder) or -ckpt (a checkpoint file)")
+	var tm *train.Trained
+	var err error
+	if ckpt == "" && dir == "" {
+		if !ema {
+			return nil, fmt.Errorf("-raw needs a training checkpoint (-dir or -ckpt): the shipped model has only its EMA weights")
 		}
-		paths, err := train.ListCheckpoints(dir)
+		if tm, err = pretrained.MNIST(); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(stdout, "using the shipped MNIST model (%s, %d training steps); -dir or -ckpt picks another\n", pretrained.MNISTName, tm.Step)
+	} else {
+		path, err := checkpointPath(ckpt, dir)
 		if err != nil {
 			return nil, err
 		}
-		if len(paths) == 0 {
-			return nil, fmt.Errorf("no checkpoint (ckpt-*.ddpm) in %s: train first with ddpm train -dir %s", dir, dir)
+		if tm, err = train.LoadTrained(path, ema); err != nil {
+			return nil, err
 		}
-		ckpt = paths[len(paths)-1]
-	}
-	tm, err := train.LoadTrained(ckpt, ema)
-	if err != nil {
-		return nil, err
 	}
 	b, err := backend.New()
 	if err != nil {
@@ -56,7 +60,7 @@ Examples:
   ddpm sample -dir runs/mnist -method ddim -steps ddim50 -out ddim50.png
   ddpm sample -dir runs/mnist -progressive strip.png -n 4
   ddpm sample -dir runs/mnist -interpolate interp.png`)
-	dir := fs.String("dir", "", "run folder: its newest checkpoint is used")
+	dir := fs.String("dir", "", "run folder: its newest checkpoint is used (neither -dir nor -ckpt: the shipped MNIST model)")
 	ckpt := fs.String("ckpt", "", "checkpoint file (instead of -dir)")
 	out := fs.String("out", "samples.png", "PNG grid of the samples")
 	n := fs.Int("n", 64, "number of images")

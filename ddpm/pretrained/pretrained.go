@@ -1,0 +1,61 @@
+// Package pretrained ships a DDPM trained on MNIST by this project's own
+// code, so that sampling, evaluation and the notebooks show digits on a
+// fresh machine with no network and no training. The model file is embedded
+// in the program; its SHA-256 is checked before it is used. How it was
+// trained (command, steps, images seen, wall time, machine, commit) is in
+// its provenance (MNISTProvenance) and in README.md beside it; its
+// evaluation report is mnist-eval.json.
+//
+// Only programs that import this package carry the file (about 4.5 MB).
+package pretrained
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/diffusion-go/ddpm/ddpm/checkpoint"
+	"github.com/diffusion-go/ddpm/ddpm/train"
+)
+
+//go:embed mnist.ddpm
+var mnistFile []byte
+
+// MNISTSHA256 is the SHA-256 of the shipped MNIST model file.
+const MNISTSHA256 = "1011b227e2fe523f7a054c8ac3724b2c0584b0421e6c3ead1887ab5c44f8f205"
+
+// MNISTName is how messages and reports name the shipped model.
+const MNISTName = "pretrained:mnist"
+
+// MNIST returns the shipped MNIST model (its run's EMA weights), checked
+// against MNISTSHA256.
+func MNIST() (*train.Trained, error) {
+	f, err := mnist()
+	if err != nil {
+		return nil, err
+	}
+	return train.TrainedFromFile(f, true)
+}
+
+// MNISTProvenance says how the shipped model was trained.
+func MNISTProvenance() (train.Provenance, error) {
+	var p train.Provenance
+	f, err := mnist()
+	if err != nil {
+		return p, err
+	}
+	if err := json.Unmarshal(f.Provenance, &p); err != nil {
+		return p, fmt.Errorf("%s: provenance: %w", MNISTName, err)
+	}
+	return p, nil
+}
+
+func mnist() (*checkpoint.File, error) {
+	sum := sha256.Sum256(mnistFile)
+	if got := hex.EncodeToString(sum[:]); got != MNISTSHA256 {
+		return nil, fmt.Errorf("%s: the embedded model file has SHA-256 %s, want %s (the file was replaced without updating MNISTSHA256)", MNISTName, got, MNISTSHA256)
+	}
+	return checkpoint.Decode(mnistFile, MNISTName)
+}
