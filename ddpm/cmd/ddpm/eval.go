@@ -282,7 +282,6 @@ func evalQuality(l *loaded, c *eval.Classifier, test *data.Images, n, batch int,
 	return q, nil
 }
 
-
 func mean(xs []float64) float64 {
 	s := 0.0
 	for _, x := range xs {
