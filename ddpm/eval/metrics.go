@@ -25,6 +25,44 @@ func PrecisionRecall(real []float64, nReal int, fake []float64, nFake int, dim, 
 	return coverage(fake, nFake, real, rReal, dim), coverage(real, nReal, fake, rFake, dim), nil
 }
 
+// DensityCoverage is the density and coverage of Naeem et al. (2020), which
+// build balls only around the real vectors (radius: the distance to the k-th
+// nearest other real vector), so that outlying generated vectors cannot
+// inflate them as they inflate precision:
+//
+//	density  = 1/(k M) sum_j sum_i 1[fake_j in B(real_i, r_i)]
+//	coverage = 1/N sum_i 1[some fake_j in B(real_i, r_i)]
+//
+// for N real and M generated vectors. Density is about 1 for samples from
+// the data's law (it can exceed 1); coverage is the share of real vectors
+// with a generated one nearby. The paper uses k = 5. Both sets are flat [n, dim].
+func DensityCoverage(real []float64, nReal int, fake []float64, nFake int, dim, k int) (density, coverage float64, err error) {
+	if dim < 1 || k < 1 || len(real) != nReal*dim || len(fake) != nFake*dim {
+		return 0, 0, fmt.Errorf("density/coverage: %d and %d values are not %d and %d vectors of %d", len(real), len(fake), nReal, nFake, dim)
+	}
+	if nReal <= k || nFake < 1 {
+		return 0, 0, fmt.Errorf("density/coverage with k=%d needs more than %d real vectors and a generated one (got %d real, %d generated)", k, k, nReal, nFake)
+	}
+	radii := kthNeighbourRadii(real, nReal, dim, k)
+	inside, covered := 0, make([]bool, nReal)
+	for j := range nFake {
+		v := fake[j*dim : (j+1)*dim]
+		for i, r := range radii {
+			if sqDist(v, real[i*dim:(i+1)*dim]) <= r {
+				inside++
+				covered[i] = true
+			}
+		}
+	}
+	n := 0
+	for _, c := range covered {
+		if c {
+			n++
+		}
+	}
+	return float64(inside) / float64(k*nFake), float64(n) / float64(nReal), nil
+}
+
 // kthNeighbourRadii returns, for each vector, the squared distance to its
 // k-th nearest other vector of the same set.
 func kthNeighbourRadii(x []float64, n, dim, k int) []float64 {
@@ -129,6 +167,8 @@ type Quality struct {
 	Frechet   float64    `json:"frechet_distance"` // Against the reference statistics (all real test images).
 	Precision float64    `json:"precision"`        // Against N real images, k = 3.
 	Recall    float64    `json:"recall"`
+	Density   float64    `json:"density"`  // Against N real images, k = 5 (Naeem et al. 2020).
+	Coverage  float64    `json:"coverage"` // Same.
 	Labels    LabelStats `json:"labels"`
 }
 
@@ -157,6 +197,10 @@ func NewReference(feats []float64, n, dim, keep int) (*Reference, error) {
 // recall (Kynkaanniemi et al.'s choice).
 const PrecisionRecallK = 3
 
+// DensityCoverageK is the neighbourhood size of the reported density and
+// coverage (Naeem et al.'s choice).
+const DensityCoverageK = 5
+
 // Compare measures a set of predictions against the reference. Precision and
 // recall use min(N, ref.N) vectors of each side.
 func (ref *Reference) Compare(p *Predictions) (Quality, error) {
@@ -173,6 +217,9 @@ func (ref *Reference) Compare(p *Predictions) (Quality, error) {
 	}
 	m := min(p.N, ref.N)
 	if q.Precision, q.Recall, err = PrecisionRecall(ref.Features[:m*ref.Dim], m, p.Features[:m*p.Dim], m, p.Dim, PrecisionRecallK); err != nil {
+		return Quality{}, err
+	}
+	if q.Density, q.Coverage, err = DensityCoverage(ref.Features[:m*ref.Dim], m, p.Features[:m*p.Dim], m, p.Dim, DensityCoverageK); err != nil {
 		return Quality{}, err
 	}
 	if q.Labels, err = Labels(p.Probs, p.N, p.Classes); err != nil {

@@ -155,3 +155,34 @@ func TestReferenceCompare(t *testing.T) {
 		t.Errorf("label score %v, want 2", same.Labels.Score)
 	}
 }
+
+// TestDensityCoverageByHand: real points 0..6 on a line with k = 1 have balls
+// of radius 1. Generated points 0.5 and 0.6 each lie in the balls of 0 and 1
+// (2 + 2 memberships), 100 in none: density 4 / (1 * 3), coverage 2 of 7
+// real points. An outlier changes neither number's share from the inliers,
+// unlike precision, which counts it against the real manifold of the
+// generated set too. The same set against itself covers everything.
+func TestDensityCoverageByHand(t *testing.T) {
+	real := []float64{0, 1, 2, 3, 4, 5, 6}
+	fake := []float64{0.5, 0.6, 100}
+	d, c, err := DensityCoverage(real, 7, fake, 3, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(d-4.0/3) > 1e-12 || math.Abs(c-2.0/7) > 1e-12 {
+		t.Errorf("density %g, coverage %g; want 4/3 and 2/7", d, c)
+	}
+	d, c, err = DensityCoverage(real, 7, real, 7, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// k = 2: radii 2, 1, 1, 1, 1, 1, 2 (the endpoints reach two away). Balls
+	// holding each point: 0 in B0, B1; 1 in B0, B1, B2; 2 in B0..B3; 3 in
+	// B2, B3, B4; 4 in B3..B6; 5 in B4, B5, B6; 6 in B5, B6: 21 in all.
+	if math.Abs(d-21.0/(2*7)) > 1e-12 || c != 1 {
+		t.Errorf("identical sets: density %g, coverage %g; want 1.5 and 1", d, c)
+	}
+	if _, _, err := DensityCoverage(real, 7, fake, 3, 1, 7); err == nil {
+		t.Error("k = 7 with 7 real points: no error")
+	}
+}

@@ -133,9 +133,9 @@ Examples:
 	if q := rep.Quality; q != nil {
 		fmt.Fprintf(stdout, "sample quality of %d samples (%s, %.0fs) in the features of %s (test accuracy %.2f%%):\n",
 			q.Samples.N, q.Sampler, q.SampleSeconds, q.Classifier, 100*q.ClassifierAccuracy)
-		fmt.Fprintf(stdout, "  %-22s %10s %9s %7s %9s %9s\n", "", "Frechet", "precision", "recall", "H(y|x)", "score")
+		fmt.Fprintf(stdout, "  %-22s %10s %9s %7s %8s %8s %9s %9s\n", "", "Frechet", "precision", "recall", "density", "coverage", "H(y|x)", "score")
 		row := func(name string, r eval.Quality) {
-			fmt.Fprintf(stdout, "  %-22s %10.3f %9.3f %7.3f %9.3f %9.2f\n", name, r.Frechet, r.Precision, r.Recall, r.Labels.Entropy, r.Labels.Score)
+			fmt.Fprintf(stdout, "  %-22s %10.3f %9.3f %7.3f %8.3f %8.3f %9.3f %9.2f\n", name, r.Frechet, r.Precision, r.Recall, r.Density, r.Coverage, r.Labels.Entropy, r.Labels.Score)
 		}
 		row("samples", q.Samples)
 		if q.Baselines != nil {
