@@ -8,11 +8,15 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/draw"
 	"image/png"
 	"math"
 	"os"
 	"path/filepath"
 
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -183,4 +187,47 @@ func (powerTicks) Ticks(min, max float64) []plot.Tick {
 		}
 	}
 	return ticks
+}
+
+// LabeledGrid is Grid with a caption above each column and one before each
+// row (either may be nil), returned as PNG bytes: the pixels are rows*cols
+// images, row-major, each h x w x c.
+func LabeledGrid(pixels []float32, rows, cols, h, w, c, zoom int, colLabels, rowLabels []string) ([]byte, error) {
+	if len(colLabels) > cols || len(rowLabels) > rows {
+		return nil, fmt.Errorf("labeled grid: %d column and %d row labels for %d x %d images", len(colLabels), len(rowLabels), rows, cols)
+	}
+	g, err := Grid(pixels, rows*cols, h, w, c, cols, zoom)
+	if err != nil {
+		return nil, err
+	}
+	face := basicfont.Face7x13
+	const pad = 4
+	left := 0
+	for _, l := range rowLabels {
+		left = max(left, font.MeasureString(face, l).Ceil()+2*pad)
+	}
+	top := 0
+	if len(colLabels) > 0 {
+		top = face.Metrics().Height.Ceil() + 2*pad
+	}
+	b := g.Bounds()
+	img := image.NewRGBA(image.Rect(0, 0, left+b.Dx(), top+b.Dy()))
+	for i := range img.Pix {
+		img.Pix[i] = 255
+	}
+	draw.Draw(img, b.Add(image.Pt(left, top)), g, b.Min, draw.Src)
+	const border = 2
+	cw, ch := w*zoom+border, h*zoom+border
+	d := &font.Drawer{Dst: img, Src: image.Black, Face: face}
+	ascent := face.Metrics().Ascent.Ceil()
+	for i, l := range colLabels {
+		width := font.MeasureString(face, l).Ceil()
+		d.Dot = fixed.P(left+border+i*cw+(cw-border-width)/2, pad+ascent)
+		d.DrawString(l)
+	}
+	for i, l := range rowLabels {
+		d.Dot = fixed.P(pad, top+border+i*ch+(ch-border)/2+ascent/2)
+		d.DrawString(l)
+	}
+	return PNG(img)
 }

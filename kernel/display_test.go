@@ -74,3 +74,46 @@ func TestRateDistortion(t *testing.T) {
 		t.Error("no per-t terms: no error")
 	}
 }
+
+// TestLabeledGrid: the grid keeps its size and gains a caption strip above
+// (one text line) and a label column at the left, where the text is drawn in
+// black; more labels than columns or rows is an error.
+func TestLabeledGrid(t *testing.T) {
+	px := make([]float32, 2*3*4*4)
+	for i := range px {
+		px[i] = 1 // White images, so that only text is dark.
+	}
+	b, err := LabeledGrid(px, 2, 3, 4, 4, 1, 2, []string{"t=999", "t=500", "t=0"}, []string{"x_t", "x0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := Grid(px, 6, 4, 4, 1, 3, 2)
+	left, top := img.Bounds().Dx()-plain.Bounds().Dx(), img.Bounds().Dy()-plain.Bounds().Dy()
+	if left < 3*7 || top < 13 {
+		t.Fatalf("label column %d and caption strip %d pixels: too small for the text", left, top)
+	}
+	dark := func(x0, y0, x1, y1 int) int {
+		n := 0
+		for y := y0; y < y1; y++ {
+			for x := x0; x < x1; x++ {
+				if r, _, _, _ := img.At(x, y).RGBA(); r < 0x4000 {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if dark(left, 0, img.Bounds().Dx(), top) == 0 || dark(0, top, left, img.Bounds().Dy()) == 0 {
+		t.Error("no text drawn in the caption strip or the label column")
+	}
+	if n := dark(left, top, img.Bounds().Dx(), img.Bounds().Dy()); n != 0 {
+		t.Errorf("%d dark pixels over the white images", n)
+	}
+	if _, err := LabeledGrid(px, 2, 3, 4, 4, 1, 1, []string{"a", "b", "c", "d"}, nil); err == nil {
+		t.Error("4 column labels for 3 columns: no error")
+	}
+}

@@ -214,3 +214,14 @@ func RateDistortionCharts(b *ddpm.BPD, name string) ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// Check stops a notebook cell with the message when a property that its
+// prose states does not hold (the report runner then fails), and shows the
+// message as confirmed when it does: the way a notebook asserts what it shows.
+func Check(ok bool, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if !ok {
+		panic("check failed: " + msg)
+	}
+	fmt.Println("✓", msg)
+}
