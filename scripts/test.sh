@@ -29,7 +29,7 @@ FuzzParsers ./ddpm/ 60000x
 FuzzReadIDXImages ./ddpm/data 200000x
 FuzzReadIDXLabels ./ddpm/data 200000x
 FuzzReadCIFAR10 ./ddpm/data 100000x
-FuzzReadCheckpoint ./ddpm/train 20000x
+FuzzReadCheckpoint ./ddpm/checkpoint 200000x
 FuzzDecodeImage ./ddpm/data 200000x
 FuzzTrainFlags ./ddpm/cmd/ddpm 60000x
 TARGETS
