@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,6 +90,40 @@ func TestRunNotebookCatchesFailures(t *testing.T) {
 			if html, err := os.ReadFile(res.HTML); err != nil || !strings.Contains(string(html), "all good") {
 				t.Errorf("%s: report %s lacks the cell output (%v)", tc.notebook, res.HTML, err)
 			}
+		}
+	}
+}
+
+// TestNotebooksCheckWhatTheyShow: every notebook states at least one property
+// of what it shows through kernel.Check, so that a report whose figures
+// contradict its prose fails instead of rendering.
+func TestNotebooksCheckWhatTheyShow(t *testing.T) {
+	paths, err := filepath.Glob(filepath.Join("..", "notebooks", "*.ipynb"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no notebooks found: %v", err)
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var nb struct {
+			Cells []struct {
+				CellType string          `json:"cell_type"`
+				Source   json.RawMessage `json:"source"`
+			} `json:"cells"`
+		}
+		if err := json.Unmarshal(b, &nb); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		checks := 0
+		for _, c := range nb.Cells {
+			if c.CellType == "code" {
+				checks += strings.Count(joinText(c.Source), "kernel.Check(")
+			}
+		}
+		if checks == 0 {
+			t.Errorf("%s checks nothing it shows: add a kernel.Check of a property its prose states", filepath.Base(p))
 		}
 	}
 }
