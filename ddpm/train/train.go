@@ -162,6 +162,7 @@ type Trainer struct {
 	perm      []int // Data order of the current epoch.
 	permEpoch int64
 	metrics   *os.File
+	lock      *runLock // Held from New to Close: one trainer per run folder.
 }
 
 // StepStats reports one training step.
@@ -200,20 +201,29 @@ func New(backend backends.Backend, cfg Config, dir string, ds *data.Images) (*Tr
 	if err := tr.ctx.SetRNGStateFromSeed(cfg.Seed); err != nil {
 		return nil, err
 	}
-
-	ck, err := checkpoint.Latest(dir)
-	if err != nil {
-		return nil, fmt.Errorf("resuming from %s: %w (move the damaged file away to resume from an older checkpoint)", dir, err)
+	if tr.lock, err = lockRun(dir); err != nil {
+		return nil, err
 	}
-	if ck != nil {
-		if err := tr.restore(ck); err != nil {
-			return nil, err
-		}
-	}
-	if err := tr.openMetrics(); err != nil {
+	if err := tr.resume(); err != nil {
+		tr.lock.release()
 		return nil, err
 	}
 	return tr, nil
+}
+
+// resume restores the newest checkpoint of the run folder, if any, and opens
+// the metrics log.
+func (tr *Trainer) resume() error {
+	ck, err := checkpoint.Latest(tr.Dir)
+	if err != nil {
+		return fmt.Errorf("resuming from %s: %w (move the damaged file away to resume from an older checkpoint)", tr.Dir, err)
+	}
+	if ck != nil {
+		if err := tr.restore(ck); err != nil {
+			return err
+		}
+	}
+	return tr.openMetrics()
 }
 
 // restore loads a checkpoint into the trainer.
@@ -539,8 +549,9 @@ func (tr *Trainer) logMetrics(st StepStats) error {
 	return nil
 }
 
-// Close releases the metrics log.
+// Close releases the metrics log and the run folder's lock.
 func (tr *Trainer) Close() error {
+	defer tr.lock.release()
 	if tr.metrics != nil {
 		return tr.metrics.Close()
 	}

@@ -74,6 +74,11 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		var st *exitStatus
+		if errors.As(err, &st) {
+			fmt.Fprintf(stderr, "ddpm %s: %v\n", c.name, st.err)
+			return st.code
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "ddpm %s: %v\n", c.name, err)
 			return 1
@@ -111,3 +116,18 @@ func parse(fs *flag.FlagSet, args []string) error {
 	}
 	return nil
 }
+
+// Exit statuses of a training stopped by a signal after writing its
+// checkpoint: those a shell reports for a process killed by the signal.
+const (
+	exitInterrupted = 130 // SIGINT
+	exitTerminated  = 143 // SIGTERM
+)
+
+// exitStatus is an error that ends the command with its own exit status.
+type exitStatus struct {
+	code int
+	err  error
+}
+
+func (e *exitStatus) Error() string { return e.err.Error() }

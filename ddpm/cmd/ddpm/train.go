@@ -2,6 +2,7 @@ package main
 
 import (
 	gocontext "context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -33,7 +34,10 @@ type trainArgs struct {
 func parseTrainArgs(args []string) (*trainArgs, error) {
 	fs := newFlagSet("train", `Trains a U-Net denoiser. The run folder holds checkpoints (ckpt-<step>.ddpm) and
 metrics.jsonl; running the same command again resumes from the newest checkpoint
-with nothing lost. Ctrl-C writes a checkpoint before stopping.
+with nothing lost. One training per run folder: a second one is refused while the first holds the
+folder's lock. Ctrl-C (SIGINT) or SIGTERM finishes the current step, writes a
+checkpoint and exits with status 130 (SIGINT) or 143 (SIGTERM); a second signal
+stops at once.
 
 Example: ddpm train -preset mnist -dir runs/mnist -steps 2000`)
 	preset := fs.String("preset", "mnist", "model and training preset: "+strings.Join(unet.PresetNames(), ", "))
@@ -197,14 +201,36 @@ func runTrain(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "training %s preset in %s: %d steps of batch %d on %d images\n", cfg.Preset, a.dir, cfg.Steps, cfg.BatchSize, ds.N)
 	}
 
-	ctx, stop := signal.NotifyContext(gocontext.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// The first SIGINT or SIGTERM finishes the current step and writes a
+	// checkpoint; a second one gets the default action and stops the process
+	// at once (checkpoints are written atomically, so nothing is corrupted).
+	ctx, cancel := gocontext.WithCancel(gocontext.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	stoppedBy := make(chan os.Signal, 1)
+	go func() {
+		if sig, ok := <-sigs; ok {
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
+			stoppedBy <- sig
+			cancel()
+		}
+	}()
 	prog := newProgress(stdout, cfg.Steps, int(tr.Step()), a.logEvery)
 	err = tr.Run(ctx, a.logEvery, prog.update)
 	prog.done()
-	if ctx.Err() != nil {
-		fmt.Fprintf(stdout, "interrupted at step %d; a checkpoint was written: run the same command to resume\n", tr.Step())
-		return nil
+	select {
+	case sig := <-stoppedBy:
+		if err != nil && !errors.Is(err, gocontext.Canceled) {
+			return err
+		}
+		code := exitInterrupted
+		if sig == syscall.SIGTERM {
+			code = exitTerminated
+		}
+		return &exitStatus{code: code, err: fmt.Errorf("stopped by %v at step %d of %d; a checkpoint was written: run the same command to resume", sig, tr.Step(), cfg.Steps)}
+	default:
 	}
 	if err != nil {
 		return err
