@@ -205,7 +205,7 @@ func (d *Diffusion) DDIMStep(ctx *context.Context, denoiser Denoiser, xt, t, rng
 func (s *Sampler) Sample(shape []int, opts SampleOptions) (*Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := opts.check(s.Diffusion.Schedule.T); err != nil {
+	if err := opts.Validate(s.Diffusion.Schedule.T); err != nil {
 		return nil, err
 	}
 	if opts.Method.solver() {
@@ -251,9 +251,11 @@ func (o SampleOptions) Describe(T int) string {
 	return name
 }
 
-// check validates the options that do not depend on the images: the method,
-// eta in [0, 1] for DDIM only, the steps, and spacing for the solvers only.
-func (o SampleOptions) check(T int) error {
+// Validate checks the options that do not depend on the images, for a
+// model trained with T steps: the method, eta in [0, 1] for DDIM only, the
+// steps, and a spacing for the ODE solvers only. Sample and Interpolate call
+// it; programs can call it before any work starts.
+func (o SampleOptions) Validate(T int) error {
 	if o.Method < Ancestral || o.Method > Heun {
 		return fmt.Errorf("unknown sampling method %v: valid names are %s", o.Method, strings.Join(methodNames, ", "))
 	}
@@ -377,7 +379,7 @@ func (s *Sampler) Interpolate(x0a, x0b *tensors.Tensor, t int, lambdas []float64
 	if len(lambdas) == 0 {
 		return nil, fmt.Errorf("interpolation needs at least one lambda")
 	}
-	if err := opts.check(s.Diffusion.Schedule.T); err != nil {
+	if err := opts.Validate(s.Diffusion.Schedule.T); err != nil {
 		return nil, err
 	}
 	d := s.Diffusion

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/png"
@@ -59,6 +60,7 @@ func TestBadInputs(t *testing.T) {
 	mk("ok-png/a.png", goodPNG.Bytes())
 	emptyCkpt := mk("ckpt/empty.ddpm", nil)
 	magicCkpt := mk("ckpt/magic.ddpm", []byte("NOTACKPT\x01\x00\x00\x00"))
+	craftedName := mk("ckpt/crafted.ddpm", craftedV1Name("noslash"))
 	hugeHeader := mk("ckpt/huge-header.ddpm", append([]byte("DDPMCKPT\x01\x00\x00\x00"), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f))
 	// MNIST folders: empty files, a wrong magic number, and a header that
 	// claims 2^31 images of 65536 x 65536 pixels.
@@ -103,6 +105,17 @@ func TestBadInputs(t *testing.T) {
 		{"zero images", "", []string{"sample", "-ckpt", emptyCkpt, "-n", "0"}, "must be positive"},
 		{"unknown bench preset", "", []string{"bench", "-presets", "imagenet"}, "valid presets are"},
 		{"eval with nothing to measure", "", []string{"eval", "-ckpt", emptyCkpt, "-bpd=false"}, "nothing to measure"},
+		{"crafted variable name", "", []string{"sample", "-ckpt", craftedName}, `does not start with "/"`},
+		{"missing run folder", "", []string{"sample", "-dir", root + "/nowhere"}, "run folder " + root + "/nowhere: stat"},
+		{"10^8 samples", "", []string{"sample", "-n", "100000000"}, "more than the 67108864 allowed"},
+		{"negative eta", "", []string{"sample", "-method", "ddim", "-eta", "-1"}, "DDIM's eta -1: must lie in [0, 1]"},
+		{"eta with ancestral sampling", "", []string{"sample", "-eta", "0.5"}, "eta 0.5 applies to DDIM only"},
+		{"solver steps 0", "", []string{"sample", "-method", "dpm-solver++", "-steps", "0"}, "an integer in [1, 1000]"},
+		{"spacing with DDIM", "", []string{"sample", "-method", "ddim", "-spacing", "logsnr"}, "applies to the ODE solvers"},
+		{"unknown spacing", "", []string{"sample", "-method", "heun", "-spacing", "cubic"}, "valid values are default, time, logsnr, karras"},
+		{"raw weights of the shipped model", "", []string{"sample", "-raw"}, "-raw needs a training checkpoint"},
+		{"export without output", "", []string{"export", "-ckpt", emptyCkpt}, "-out is required"},
+		{"export of a damaged checkpoint", "", []string{"export", "-ckpt", emptyCkpt, "-out", root + "/m.ddpm"}, "damaged or not a checkpoint"},
 	}
 	hashes := func() map[string][32]byte {
 		out := map[string][32]byte{}
@@ -150,3 +163,15 @@ func hugePNGHeader() []byte {
 }
 
 func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
+
+// craftedV1Name is a version 1 checkpoint (whose checksum covers only the
+// payload) with a valid checksum and one tensor of the given name.
+func craftedV1Name(name string) []byte {
+	payload := make([]byte, 8)
+	sum := sha256.Sum256(payload)
+	h := fmt.Sprintf(`{"step":1,"config":{},"payload_sha256":"%x","tensors":[{"name":%q,"dtype":"Float32","dims":[2],"offset":0,"length":8}]}`, sum, name)
+	b := []byte("DDPMCKPT")
+	b = binary.LittleEndian.AppendUint32(b, 1)
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(h)))
+	return append(append(b, h...), payload...)
+}

@@ -52,6 +52,9 @@ func load(ckpt, dir string, ema bool, stdout io.Writer) (*loaded, error) {
 	return &loaded{Trained: tm, backend: b}, nil
 }
 
+// maxGridPixels bounds the PNG grid of ddpm sample (256 MiB as RGBA).
+const maxGridPixels = 1 << 26
+
 func runSample(args []string, stdout io.Writer) error {
 	fs := newFlagSet("sample", `Draws images from a checkpoint (EMA weights unless -raw) and writes a PNG grid.
 
@@ -66,6 +69,7 @@ Examples:
 	n := fs.Int("n", 64, "number of images")
 	cols := fs.Int("cols", 8, "grid columns")
 	zoom := fs.Int("zoom", 2, "pixel zoom of the PNG")
+	batch := fs.Int("batch", 256, "images sampled at once (bounds the memory; batch k uses seed + k)")
 	var method ddpm.Method
 	fs.Var(&method, "method", "sampler: ddpm (ancestral, default), ddim, dpm-solver++ or heun")
 	steps := fs.String("steps", "", `ddpm and ddim: respaced steps ("" all T, "50" 50 evenly spaced, "ddim50" DDIM's strided 50); dpm-solver++ and heun: network evaluations (default 20)`)
@@ -81,8 +85,8 @@ Examples:
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *n < 1 || *cols < 1 || *zoom < 1 {
-		return fmt.Errorf("-n, -cols and -zoom must be positive")
+	if *n < 1 || *cols < 1 || *zoom < 1 || *batch < 1 {
+		return fmt.Errorf("-n, -cols, -zoom and -batch must be positive")
 	}
 	l, err := load(*ckpt, *dir, !*raw, stdout)
 	if err != nil {
@@ -90,10 +94,20 @@ Examples:
 	}
 	s := l.Sampler(l.backend)
 	opts := ddpm.SampleOptions{Method: method, Eta: *eta, Steps: *steps, Spacing: spacing, ClipX0: *clip, Seed: *seed}
+	if err := opts.Validate(l.Config.T); err != nil {
+		return err
+	}
 	size, ch := l.Config.Model.ImageSize, l.Config.Model.InChannels
+	if px := int64(*n) * int64(size**zoom+2) * int64(size**zoom+2); px > maxGridPixels {
+		return fmt.Errorf("-n %d images of %dx%d at zoom %d make a grid of %d pixels, more than the %d allowed: ask for fewer images or a smaller -zoom (ddpm eval -samples measures many samples without a grid)",
+			*n, size, size, *zoom, px, maxGridPixels)
+	}
 	start := time.Now()
 
 	if *interp != "" {
+		if size != 28 || ch != 1 {
+			return fmt.Errorf("-interpolate mixes MNIST test digits (28x28x1); this model takes %dx%dx%d images", size, size, ch)
+		}
 		test, err := data.LoadMNIST("", data.Test)
 		if err != nil {
 			return err
@@ -128,11 +142,26 @@ Examples:
 	if *progressive != "" {
 		opts.Capture = captureSteps(l.Config.T)
 	}
-	res, err := s.Sample([]int{*n, size, size, ch}, opts)
-	if err != nil {
-		return err
+	// Batches of at most -batch images bound the memory; batch k draws its
+	// noise from seed + k, so up to -batch images are those of one call.
+	var images []float32
+	var res *ddpm.Result
+	for k := 0; k*(*batch) < *n; k++ {
+		o := opts
+		o.Seed += int64(k)
+		if k > 0 {
+			o.Capture = nil
+		}
+		r, err := s.Sample([]int{min(*batch, *n-k*(*batch)), size, size, ch}, o)
+		if err != nil {
+			return err
+		}
+		if k == 0 {
+			res = r
+		}
+		images = append(images, floats(r.Images)...)
 	}
-	if err := writeGrid(*out, floats(res.Images), *n, size, ch, *cols, *zoom); err != nil {
+	if err := writeGrid(*out, images, *n, size, ch, *cols, *zoom); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s: %d samples (%v, steps %q, seed %d) from %s in %.1fs\n",
