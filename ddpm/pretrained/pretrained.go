@@ -52,10 +52,20 @@ func MNISTProvenance() (train.Provenance, error) {
 	return p, nil
 }
 
-func mnist() (*checkpoint.File, error) {
-	sum := sha256.Sum256(mnistFile)
-	if got := hex.EncodeToString(sum[:]); got != MNISTSHA256 {
-		return nil, fmt.Errorf("%s: the embedded model file has SHA-256 %s, want %s (the file was replaced without updating MNISTSHA256)", MNISTName, got, MNISTSHA256)
+func mnist() (*checkpoint.File, error) { return decodeChecked(mnistFile, MNISTSHA256, MNISTName) }
+
+// decodeChecked decodes an embedded model file after checking its SHA-256.
+func decodeChecked(b []byte, want, name string) (*checkpoint.File, error) {
+	sum := sha256.Sum256(b)
+	if got := hex.EncodeToString(sum[:]); got != want {
+		return nil, fmt.Errorf("%s: the embedded model file has SHA-256 %s, want %s (the file was replaced without updating MNISTSHA256)", name, got, want)
 	}
-	return checkpoint.Decode(mnistFile, MNISTName)
+	f, err := checkpoint.Decode(b, name)
+	if err != nil {
+		return nil, err
+	}
+	if f.Kind != checkpoint.Model {
+		return nil, fmt.Errorf("%s holds a %s, not a model", name, f.Kind)
+	}
+	return f, nil
 }
