@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	stdhtml "html"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,12 +78,16 @@ func joinText(raw json.RawMessage) string {
 
 // RunOptions configures RunNotebook.
 type RunOptions struct {
-	Jupyter    string        // The jupyter executable.
-	Kernel     string        // Kernel name ("gonb").
-	ReportDir  string        // Where the HTML report goes.
-	WorkDir    string        // Where the executed notebook (.ipynb) goes.
-	Timeout    time.Duration // Per cell.
-	Env        []string      // Extra environment for the kernel.
+	Jupyter   string        // The jupyter executable.
+	Kernel    string        // Kernel name ("gonb").
+	ReportDir string        // Where the HTML report goes.
+	WorkDir   string        // Where the executed notebook (.ipynb) goes.
+	Timeout   time.Duration // Per cell.
+	Env       []string      // Extra environment for the kernel.
+	// MathJaxURL, when set, is where the report loads MathJax from (e.g. a
+	// path relative to the report, for reports that work offline); the
+	// report then loads nothing else from the network.
+	MathJaxURL string
 	LogCommand func(cmd string)
 }
 
@@ -155,13 +160,46 @@ func RunNotebook(path string, o RunOptions) (*Result, error) {
 		return nil, fmt.Errorf("%s: %w", executed, err)
 	}
 	res.Failures = append(res.Failures, fails...)
-	if out, err := run("nbconvert", "--to", "html", "--output-dir", o.ReportDir, "--output", base+".html", executed); err != nil {
+	htmlArgs := []string{"nbconvert", "--to", "html", "--output-dir", o.ReportDir, "--output", base + ".html"}
+	if o.MathJaxURL != "" {
+		htmlArgs = append(htmlArgs, "--HTMLExporter.mathjax_url="+o.MathJaxURL, "--HTMLExporter.require_js_url=")
+	}
+	if out, err := run(append(htmlArgs, executed)...); err != nil {
 		return nil, fmt.Errorf("%s: exporting HTML: %v: %s", path, err, lastLines(string(out), 10))
 	}
 	res.HTML = filepath.Join(o.ReportDir, base+".html")
+	if o.MathJaxURL != "" {
+		b, err := os.ReadFile(res.HTML)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(res.HTML, Offline(b), 0o644); err != nil {
+			return nil, err
+		}
+	}
 	res.Elapsed = time.Since(start)
 	return res, nil
 }
+
+// Offline removes what an nbconvert report would fetch from the network
+// besides MathJax (given its own URL): the require.js script tag, which
+// nbconvert's lab template keeps even with an empty URL, and which only
+// interactive widgets use.
+func Offline(html []byte) []byte {
+	return bytes.ReplaceAll(html, []byte(`<script src=""></script>`), nil)
+}
+
+// RemoteURLs lists the http(s) URLs that an HTML report loads as scripts,
+// stylesheets or images (links to read elsewhere are not counted).
+func RemoteURLs(html []byte) []string {
+	var out []string
+	for _, m := range remoteLoad.FindAllSubmatch(html, -1) {
+		out = append(out, string(m[1]))
+	}
+	return out
+}
+
+var remoteLoad = regexp.MustCompile(`<(?:script|img|link)[^>]*(?:src|href)="(https?://[^"]*)"`)
 
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
@@ -178,3 +216,70 @@ var embeddedPNG = regexp.MustCompile(`<img[^>]*\ssrc="data:image/png;base64,`)
 func CountEmbeddedImages(html []byte) int {
 	return len(embeddedPNG.FindAllIndex(html, -1))
 }
+
+// IndexEntry is one report in the index page.
+type IndexEntry struct {
+	Notebook string        // Path of the notebook.
+	HTML     string        // Path of its report.
+	Elapsed  time.Duration // Run time.
+	Failed   int           // Failed cells (0: all green).
+}
+
+// IndexInfo is what the index says of the whole run.
+type IndexInfo struct {
+	Size    string // "small" (the default) or "full" (DDPM_FULL=1).
+	Backend string
+	Commit  string
+	Date    time.Time
+}
+
+// WriteIndex writes dir/index.html: one row per report with its title (the
+// notebook's first heading), a thumbnail (its first image), the run time and
+// whether every cell passed, under a line with the run's size, backend and
+// commit. Links are relative, so the folder can be handed out as it is.
+func WriteIndex(dir string, info IndexInfo, entries []IndexEntry) error {
+	var b strings.Builder
+	esc := stdhtml.EscapeString
+	fmt.Fprintf(&b, `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>DDPM in Go: reports</title>
+<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}
+td,th{padding:.5em;border-bottom:1px solid #ddd;vertical-align:middle;text-align:left}
+img{max-width:16em;max-height:8em;border:1px solid #ccc}.fail{color:#b00}</style></head><body>
+<h1>Denoising Diffusion Probabilistic Models in Go: the reports</h1>
+<p>Run %s: %s size, backend %s, commit %s.</p>
+<table><tr><th>report</th><th>first figure</th><th>run time</th><th>cells</th></tr>
+`, esc(info.Date.UTC().Format("2006-01-02 15:04 MST")), esc(info.Size), esc(info.Backend), esc(info.Commit))
+	for _, e := range entries {
+		page, err := os.ReadFile(e.HTML)
+		if err != nil {
+			return err
+		}
+		title := strings.TrimSuffix(filepath.Base(e.Notebook), ".ipynb")
+		if m := firstHeading.FindSubmatch(page); m != nil {
+			title = strings.TrimSpace(tagRE.ReplaceAllString(string(m[1]), ""))
+			title = strings.TrimSuffix(strings.TrimSpace(stdhtml.UnescapeString(title)), "¶")
+		}
+		thumb := ""
+		if m := firstImage.Find(page); m != nil {
+			thumb = fmt.Sprintf(`<img alt="first figure of %s" src="%s">`, esc(title), m[len(`src="`):len(m)-1])
+		}
+		status := `<span>all passed</span>`
+		if e.Failed > 0 {
+			status = fmt.Sprintf(`<span class="fail">%d failed</span>`, e.Failed)
+		}
+		rel, err := filepath.Rel(dir, e.HTML)
+		if err != nil {
+			rel = filepath.Base(e.HTML)
+		}
+		fmt.Fprintf(&b, "<tr><td><a href=\"%s\">%s</a></td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
+			esc(filepath.ToSlash(rel)), esc(title), thumb, e.Elapsed.Round(time.Second), status)
+	}
+	b.WriteString("</table></body></html>\n")
+	return WriteFile(filepath.Join(dir, "index.html"), []byte(b.String()))
+}
+
+var (
+	firstHeading = regexp.MustCompile(`(?s)<h1[^>]*>(.*?)</h1>`)
+	firstImage   = regexp.MustCompile(`src="data:image/png;base64,[A-Za-z0-9+/=]+"`)
+	tagRE        = regexp.MustCompile(`<[^>]+>`)
+)

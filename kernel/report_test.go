@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +92,74 @@ func TestRunNotebookCatchesFailures(t *testing.T) {
 				t.Errorf("%s: report %s lacks the cell output (%v)", tc.notebook, res.HTML, err)
 			}
 		}
+	}
+
+	// Offline: with a local MathJax the report loads nothing from the web.
+	opts.MathJaxURL = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+	res, err := RunNotebook(filepath.Join("testdata", "passing.ipynb"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(res.HTML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if remote := RemoteURLs(page); len(remote) > 0 {
+		t.Errorf("an offline report still loads %v", remote)
+	}
+	if !strings.Contains(string(page), `src="mathjax/MathJax.js?config=`) {
+		t.Error("the offline report does not load the local MathJax")
+	}
+}
+
+// TestRemoteURLsAndOffline: the scripts, styles and images a page loads from
+// the web are found, links are not; Offline drops the empty require.js tag.
+func TestRemoteURLsAndOffline(t *testing.T) {
+	page := []byte(`<script src="https://cdn.example/require.js"></script><script src=""></script>
+<link rel="stylesheet" href="http://cdn.example/a.css"><img src="data:image/png;base64,AAAA">
+<a href="https://arxiv.org/abs/2006.11239">the paper</a><script src="mathjax/MathJax.js"></script>`)
+	got := RemoteURLs(page)
+	if want := []string{"https://cdn.example/require.js", "http://cdn.example/a.css"}; !slices.Equal(got, want) {
+		t.Errorf("RemoteURLs = %v, want %v", got, want)
+	}
+	if strings.Contains(string(Offline(page)), `<script src=""></script>`) {
+		t.Error("Offline kept the empty script tag")
+	}
+}
+
+// TestWriteIndex: the index links every report relatively, shows its first
+// heading and first image, its run time and failures, and the run's size,
+// backend and commit.
+func TestWriteIndex(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a := write("01_a.html", `<h1 id="x">1. Forward &amp; back<a class="anchor-link" href="#x">¶</a></h1><img src="data:image/png;base64,iVBORw0KGgo=">`)
+	b := write("02_b.html", `<p>no heading, no image</p>`)
+	info := IndexInfo{Size: "small", Backend: "xla:cpu", Commit: "abc1234", Date: time.Date(2026, 12, 2, 23, 0, 0, 0, time.UTC)}
+	if err := WriteIndex(dir, info, []IndexEntry{
+		{Notebook: "notebooks/01_a.ipynb", HTML: a, Elapsed: 90 * time.Second},
+		{Notebook: "notebooks/02_b.ipynb", HTML: b, Elapsed: time.Second, Failed: 2},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`href="01_a.html"`, "1. Forward &amp; back<", `src="data:image/png;base64,iVBORw0KGgo="`, "1m30s", "all passed",
+		`href="02_b.html"`, ">02_b<", "2 failed", "small size", "xla:cpu", "abc1234", "2026-12-02 23:00 UTC"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("index lacks %q:\n%s", want, page)
+		}
+	}
+	if remote := RemoteURLs(page); len(remote) > 0 {
+		t.Errorf("the index loads %v", remote)
 	}
 }
 

@@ -17,3 +17,31 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
 fi
 export JUPYTER_DATA_DIR="${JUPYTER_DATA_DIR:-$root/.cache/jupyter}"
 "$root/kernel/install.sh"
+
+# MathJax for offline reports: the static files of a pinned, hash-checked
+# wheel, unpacked into .cache/mathjax (the report command copies them next
+# to the reports).
+mj="$root/.cache/mathjax"
+mjlock="$root/scripts/requirements-mathjax.txt"
+mjwant=$(sha256sum "$mjlock" | cut -d' ' -f1)
+if [[ ! -f "$mj/.installed" || "$(cat "$mj/.installed")" != "$mjwant" ]]; then
+  echo "install-jupyter: unpacking MathJax into $mj"
+  tmp=$(mktemp -d)
+  "$venv/bin/pip" download --quiet --disable-pip-version-check --no-deps --require-hashes -r "$mjlock" -d "$tmp"
+  rm -rf "$mj" && mkdir -p "$mj"
+  "$venv/bin/python" - "$tmp" "$mj" <<'PY'
+import glob, os, sys, zipfile
+tmp, dest = sys.argv[1], sys.argv[2]
+(wheel,) = glob.glob(os.path.join(tmp, "*.whl"))
+prefix = "jupyter_server_mathjax/static/"
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            out = os.path.join(dest, name[len(prefix):])
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            with z.open(name) as src, open(out, "wb") as dst:
+                dst.write(src.read())
+PY
+  rm -rf "$tmp"
+  echo "$mjwant" > "$mj/.installed"
+fi

@@ -11,12 +11,15 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/diffusion-go/ddpm/ddpm/backend"
 	"github.com/diffusion-go/ddpm/kernel"
 )
 
@@ -26,6 +29,7 @@ func main() {
 	jupyter := flag.String("jupyter", "", "jupyter executable (default: .cache/venv/bin/jupyter, else jupyter on PATH)")
 	kernelName := flag.String("kernel", "gonb", "Jupyter kernel name")
 	timeout := flag.Duration("timeout", 60*time.Minute, "time limit per cell")
+	mathjax := flag.String("mathjax", ".cache/mathjax", "MathJax 2 files to copy next to the reports, so that they render offline (scripts/install-jupyter.sh unpacks them); \"\" loads MathJax from the web")
 	flag.Parse()
 	notebooks := flag.Args()
 	if len(notebooks) == 0 {
@@ -58,11 +62,20 @@ func main() {
 		abs, _ := filepath.Abs(".cache/jupyter")
 		env = append(env, "JUPYTER_DATA_DIR="+abs)
 	}
+	mathjaxURL := ""
+	if *mathjax != "" {
+		if err := copyDir(*mathjax, filepath.Join(*reports, "mathjax")); err != nil {
+			fmt.Fprintf(os.Stderr, "report: %v: the reports will load MathJax from the web\n", err)
+		} else {
+			mathjaxURL = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+		}
+	}
 	failed := 0
+	var index []kernel.IndexEntry
 	for _, nb := range notebooks {
 		fmt.Printf("report: running %s\n", nb)
 		res, err := kernel.RunNotebook(nb, kernel.RunOptions{Jupyter: *jupyter, Kernel: *kernelName,
-			ReportDir: *reports, WorkDir: *work, Timeout: *timeout, Env: env})
+			ReportDir: *reports, WorkDir: *work, Timeout: *timeout, Env: env, MathJaxURL: mathjaxURL})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "report: %s: %v\n", nb, err)
 			failed++
@@ -79,6 +92,19 @@ func main() {
 			images = kernel.CountEmbeddedImages(html)
 		}
 		fmt.Printf("report: %s -> %s (%d images, %d failed cells) in %s\n", nb, res.HTML, images, len(res.Failures), res.Elapsed.Round(time.Second))
+		index = append(index, kernel.IndexEntry{Notebook: nb, HTML: res.HTML, Elapsed: res.Elapsed, Failed: len(res.Failures)})
+	}
+	if len(index) > 0 {
+		info := kernel.IndexInfo{Size: "small", Backend: describeBackend(), Commit: commit(), Date: time.Now()}
+		if os.Getenv("DDPM_FULL") != "" {
+			info.Size = "full"
+		}
+		if err := kernel.WriteIndex(*reports, info, index); err != nil {
+			fmt.Fprintf(os.Stderr, "report: index: %v\n", err)
+			failed++
+		} else {
+			fmt.Printf("report: index of %d reports in %s\n", len(index), filepath.Join(*reports, "index.html"))
+		}
 	}
 	if failed > 0 {
 		fmt.Fprintf(os.Stderr, "report: %d of %d notebooks failed\n", failed, len(notebooks))
@@ -89,4 +115,48 @@ func main() {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// copyDir copies the files of src into dst (made if needed).
+func copyDir(src, dst string) error {
+	if _, err := os.Stat(filepath.Join(src, "MathJax.js")); err != nil {
+		return fmt.Errorf("no MathJax in %s (run scripts/install-jupyter.sh)", src)
+	}
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		out := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(out, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(out, b, 0o644)
+	})
+}
+
+// describeBackend names the backend the notebooks' programs use.
+func describeBackend() string {
+	b, err := backend.New()
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return backend.Describe(b)
+}
+
+// commit is the checkout's commit, with "+dirty" when it has changes.
+func commit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	c := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		c += "+dirty"
+	}
+	return c
 }
