@@ -263,3 +263,46 @@ func TestStratifiedBPDIsUnbiased(t *testing.T) {
 		t.Error("a stratified estimate has no per-t table")
 	}
 }
+
+// TestLossAwareSamplerHistory: with losses that change over time, the sampler
+// stays uniform until every t has HistoryPerTerm losses (one t short is
+// enough to keep it uniform), then uses the root mean square of only the last
+// HistoryPerTerm losses of each t: older ones leave the ring buffer.
+// Non-finite losses and out-of-range t are ignored.
+func TestLossAwareSamplerHistory(t *testing.T) {
+	const T, H = 3, 4
+	s := &LossAwareSampler{T: T, HistoryPerTerm: H, UniformProb: 0.01}
+	for i := range H {
+		s.Update([]int32{0, 1}, []float32{float32(i + 1), 100})
+		s.Update([]int32{2}, []float32{float32(math.NaN())})
+		s.Update([]int32{7, -1}, []float32{5, 5})
+	}
+	if p := s.Probabilities(); p[0] != 1.0/T || p[2] != 1.0/T {
+		t.Fatalf("t=2 has no finite loss yet, but p=%v is not uniform", p)
+	}
+	for range H - 1 {
+		s.Update([]int32{2}, []float32{3})
+	}
+	if p := s.Probabilities(); p[1] != 1.0/T {
+		t.Fatalf("t=2 has %d of %d losses, but p=%v is not uniform", H-1, H, p)
+	}
+	s.Update([]int32{2}, []float32{3})
+	// Now t=0 holds 1, 2, 3, 4; t=1 holds 100 four times; t=2 holds 3 four times.
+	rms := []float64{math.Sqrt((1 + 4 + 9 + 16) / 4.0), 100, 3}
+	check := func(when string) {
+		t.Helper()
+		sum := rms[0] + rms[1] + rms[2]
+		p := s.Probabilities()
+		for k := range T {
+			want := rms[k]/sum*(1-0.01) + 0.01/T
+			if !near(p[k], want, 1e-12) {
+				t.Errorf("%s: p[%d] = %.12g, want %.12g", when, k, p[k], want)
+			}
+		}
+	}
+	check("warmed up")
+	// Two newer losses for t=0 push out the two oldest (1 and 2).
+	s.Update([]int32{0, 0}, []float32{10, 20})
+	rms[0] = math.Sqrt((9 + 16 + 100 + 400) / 4.0)
+	check("after the window moved")
+}

@@ -101,3 +101,35 @@ func TestFitGaussianRejectsNaN(t *testing.T) {
 		t.Fatalf("NaN feature: %v", err)
 	}
 }
+
+// TestFrechetNonCommuting: for 2x2 covariances the trace term has a closed
+// form that needs no matrix square root: M = C1^1/2 C2 C1^1/2 has trace
+// tr(C1 C2) and determinant det(C1) det(C2), and for a 2x2 positive
+// semi-definite M, tr(M^1/2) = sqrt(tr(M) + 2 sqrt(det(M))). With C1 and C2
+// that do not commute (so tr(C1^1/2 C2^1/2) and similar shortcuts differ),
+// the distance must match it.
+func TestFrechetNonCommuting(t *testing.T) {
+	c1 := mat.NewSymDense(2, []float64{2, 1, 1, 1})
+	c2 := mat.NewSymDense(2, []float64{1, -0.5, -0.5, 2})
+	var p, q mat.Dense
+	p.Mul(c1, c2)
+	q.Mul(c2, c1)
+	if mat.Equal(&p, &q) {
+		t.Fatal("the test covariances commute")
+	}
+	a := Gaussian{Mean: []float64{0, 0}, Cov: c1}
+	b := Gaussian{Mean: []float64{1, 2}, Cov: c2}
+	// tr(C1 C2) = 2 - 0.5 - 0.5 + 2 = 3; det C1 = 1; det C2 = 1.75.
+	want := 5 + 3 + 3 - 2*math.Sqrt(3+2*math.Sqrt(1*1.75))
+	got, err := FrechetDistance(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(got-want) > 1e-12 {
+		t.Errorf("Frechet distance %.15g, want %.15g", got, want)
+	}
+	back, _ := FrechetDistance(b, a)
+	if math.Abs(back-want) > 1e-12 {
+		t.Errorf("Frechet distance is not symmetric: %.15g against %.15g", back, want)
+	}
+}
