@@ -246,7 +246,7 @@ func WriteIndex(dir string, info IndexInfo, entries []IndexEntry) error {
 td,th{padding:.5em;border-bottom:1px solid #ddd;vertical-align:middle;text-align:left}
 img{max-width:16em;max-height:8em;border:1px solid #ccc}.fail{color:#b00}</style></head><body>
 <h1>Denoising Diffusion Probabilistic Models in Go: the reports</h1>
-<p>Run %s: %s size, backend %s, commit %s.</p>
+<p>Run %s: %s size; %s; commit %s.</p>
 <table><tr><th>report</th><th>first figure</th><th>run time</th><th>cells</th></tr>
 `, esc(info.Date.UTC().Format("2006-01-02 15:04 MST")), esc(info.Size), esc(info.Backend), esc(info.Commit))
 	for _, e := range entries {

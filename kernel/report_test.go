@@ -141,7 +141,7 @@ func TestWriteIndex(t *testing.T) {
 	}
 	a := write("01_a.html", `<h1 id="x">1. Forward &amp; back<a class="anchor-link" href="#x">¶</a></h1><img src="data:image/png;base64,iVBORw0KGgo=">`)
 	b := write("02_b.html", `<p>no heading, no image</p>`)
-	info := IndexInfo{Size: "small", Backend: "xla:cpu", Commit: "abc1234", Date: time.Date(2026, 12, 2, 23, 0, 0, 0, time.UTC)}
+	info := IndexInfo{Size: "small", Backend: "backend xla:cpu", Commit: "abc1234", Date: time.Date(2026, 12, 2, 23, 0, 0, 0, time.UTC)}
 	if err := WriteIndex(dir, info, []IndexEntry{
 		{Notebook: "notebooks/01_a.ipynb", HTML: a, Elapsed: 90 * time.Second},
 		{Notebook: "notebooks/02_b.ipynb", HTML: b, Elapsed: time.Second, Failed: 2},

@@ -64,10 +64,10 @@ func main() {
 	}
 	mathjaxURL := ""
 	if *mathjax != "" {
-		if err := copyDir(*mathjax, filepath.Join(*reports, "mathjax")); err != nil {
+		if err := copyMathJax(*mathjax, filepath.Join(*reports, "mathjax")); err != nil {
 			fmt.Fprintf(os.Stderr, "report: %v: the reports will load MathJax from the web\n", err)
 		} else {
-			mathjaxURL = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+			mathjaxURL = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe,local/ddpm"
 		}
 	}
 	failed := 0
@@ -115,6 +115,24 @@ func main() {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// offlineConfig points MathJax at the web font its Jupyter package ships
+// (STIX-Web; the TeX fonts are not in it), so that no other font is looked for.
+const offlineConfig = `MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null}});
+MathJax.Ajax.loadComplete("[MathJax]/config/local/ddpm.js");
+`
+
+// copyMathJax copies the MathJax files of src into dst, with offlineConfig
+// as config/local/ddpm.js.
+func copyMathJax(src, dst string) error {
+	if err := copyDir(src, dst); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dst, "config", "local"), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dst, "config", "local", "ddpm.js"), []byte(offlineConfig), 0o644)
 }
 
 // copyDir copies the files of src into dst (made if needed).
