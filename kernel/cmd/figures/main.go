@@ -1,8 +1,10 @@
 // Command figures regenerates the figures in figures/ from the library:
-// the noise schedules, the forward noising of real MNIST digits, and, when
-// runs/mnist holds a checkpoint, the rate-distortion view of its bound.
+// the noise schedules, the forward noising of real MNIST digits, and from the
+// shipped MNIST model (or the run folder or model file in DDPM_MODEL): 64
+// samples, the coarse-to-fine strip, an interpolation, and the
+// rate-distortion view of its bound.
 //
-//	go run ./kernel/cmd/figures [-out figures] [-seed 1] [-run runs/mnist]
+//	go run ./kernel/cmd/figures [-out figures] [-seed 1]
 package main
 
 import (
@@ -15,7 +17,6 @@ import (
 	"github.com/diffusion-go/ddpm/ddpm"
 	"github.com/diffusion-go/ddpm/ddpm/backend"
 	"github.com/diffusion-go/ddpm/ddpm/data"
-	"github.com/diffusion-go/ddpm/ddpm/train"
 	"github.com/diffusion-go/ddpm/kernel"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -24,15 +25,14 @@ import (
 func main() {
 	out := flag.String("out", "figures", "folder to write the PNG figures to")
 	seed := flag.Int64("seed", 1, "seed of the noise in the forward-noising figure")
-	runDir := flag.String("run", "runs/mnist", "run folder of ddpm train -preset mnist: its newest checkpoint gives the rate-distortion figure (skipped when absent)")
 	flag.Parse()
-	if err := run(*out, *seed, *runDir); err != nil {
+	if err := run(*out, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "figures:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out string, seed int64, runDir string) error {
+func run(out string, seed int64) error {
 	start := time.Now()
 	b, err := backend.New()
 	if err != nil {
@@ -83,35 +83,67 @@ func run(out string, seed int64, runDir string) error {
 		return err
 	}
 	fmt.Printf("figures: wrote schedule_alphabar.png, schedule_snr.png, forward_noising.png to %s in %.1fs\n", out, time.Since(start).Seconds())
-	return rateDistortion(b, out, runDir, mnist)
+	return modelFigures(b, out, mnist)
 }
 
-// rateDistortion writes the paper's Figure 5 for the newest checkpoint of
-// runDir: the full chain of the bound on 16 test digits.
-func rateDistortion(b backends.Backend, out, runDir string, test *data.Images) error {
-	ckpt := kernel.FindCheckpoint(runDir)
-	if ckpt == "" {
-		fmt.Printf("figures: no checkpoint in %s; skipping mnist_rate_distortion.png (train with ddpm train -preset mnist -dir %s)\n", runDir, runDir)
-		return nil
-	}
+// modelFigures writes the figures of the notebooks' model (kernel.NotebookModel).
+func modelFigures(b backends.Backend, out string, test *data.Images) error {
 	start := time.Now()
-	tm, err := train.LoadTrained(ckpt, true)
+	tm, about, err := kernel.NotebookModel()
 	if err != nil {
 		return err
 	}
+	s := tm.Sampler(b)
+	write := func(name string) func([]byte, error) error {
+		return func(png []byte, err error) error {
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return kernel.WriteFile(filepath.Join(out, name), png)
+		}
+	}
+	// 64 samples with 20 steps of DPM-Solver++.
+	res, err := s.Sample([]int{64, 28, 28, 1}, ddpm.SampleOptions{Method: ddpm.DPMSolver, Steps: "20", Seed: 1, ClipX0: true})
+	if err != nil {
+		return err
+	}
+	if err := write("mnist_samples.png")(kernel.ImagesPNG(kernel.Floats(res.Images), 64, 28, 28, 1, 8, 2)); err != nil {
+		return err
+	}
+	// Coarse to fine: 1000 ancestral steps for 4 digits.
+	res, err = s.Sample([]int{4, 28, 28, 1}, ddpm.SampleOptions{Seed: 7, Capture: []int{999, 900, 800, 700, 600, 500, 400, 300, 200, 100, 0}})
+	if err != nil {
+		return err
+	}
+	if err := write("mnist_progressive.png")(kernel.ProgressiveGrid(res.Snapshots, 4, 28, 28, 1, 2)); err != nil {
+		return err
+	}
+	// Interpolation at t = 250 between 4 pairs of test digits.
+	px := test.Subset(8).Float()
+	lambdas := []float64{0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1}
+	per := 4 * 28 * 28
+	res, err = s.Interpolate(tensors.FromFlatDataAndDimensions(px[:per], 4, 28, 28, 1), tensors.FromFlatDataAndDimensions(px[per:], 4, 28, 28, 1),
+		250, lambdas, ddpm.SampleOptions{Seed: 5, ClipX0: true})
+	if err != nil {
+		return err
+	}
+	if err := write("mnist_interpolation.png")(kernel.InterpolationGrid(px[:per], px[per:], res.Images, 4, lambdas, 28, 28, 1, 2)); err != nil {
+		return err
+	}
+	// Where the bits go: the full chain of the bound on 16 test digits.
 	x0 := tensors.FromFlatDataAndDimensions(test.Subset(16).Float(), 16, 28, 28, 1)
 	bpd, err := tm.BPD(b, x0, ddpm.BPDOptions{Seed: 1, ClipX0: true})
 	if err != nil {
 		return err
 	}
-	charts, err := kernel.RateDistortionCharts(bpd, filepath.Base(ckpt))
+	charts, err := kernel.RateDistortionCharts(bpd, fmt.Sprintf("MNIST model, %d steps", tm.Step))
 	if err != nil {
 		return err
 	}
-	if err := kernel.WriteFile(filepath.Join(out, "mnist_rate_distortion.png"), charts[2]); err != nil {
+	if err := write("mnist_rate_distortion.png")(charts[2], nil); err != nil {
 		return err
 	}
-	fmt.Printf("figures: wrote mnist_rate_distortion.png from %s (bound %.3f bits/dim on 16 test digits) in %.0fs\n",
-		ckpt, bpd.MeanTotal(), time.Since(start).Seconds())
+	fmt.Printf("figures: wrote mnist_samples.png, mnist_progressive.png, mnist_interpolation.png, mnist_rate_distortion.png from %s (bound %.3f bits/dim on 16 test digits) in %.0fs\n",
+		about, bpd.MeanTotal(), time.Since(start).Seconds())
 	return nil
 }
