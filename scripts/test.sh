@@ -16,7 +16,7 @@ if [[ -n "$unformatted" ]]; then
 fi
 go vet ./...
 echo "== go test, default backend (XLA CPU when its plugin is installed)"
-go test -count=1 "$@" ./...
+go test -count=1 -timeout 30m "$@" ./...
 echo "== fuzzing the parsers of outside input (seeds in the targets and in testdata/fuzz; a failing input is saved there)"
 # A number of inputs per target (2-10 s each on 2 cores), not a duration:
 # Go 1.26's fuzzing coordinator can fail a duration-bounded run with a bare
@@ -34,4 +34,4 @@ FuzzDecodeImage ./ddpm/data 200000x
 FuzzTrainFlags ./ddpm/cmd/ddpm 60000x
 TARGETS
 echo "== go test of the core library on the pure-Go backend"
-GOMLX_BACKEND=go:ops_sequential go test -count=1 "$@" ./ddpm/ ./ddpm/internal/... ./ddpm/unet/
+GOMLX_BACKEND=go:ops_sequential go test -count=1 -timeout 30m "$@" ./ddpm/ ./ddpm/internal/... ./ddpm/unet/
