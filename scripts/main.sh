@@ -18,4 +18,8 @@ go run ./kernel/cmd/figures -out figures
 if [[ -f results/study/simple-fixed-large.json ]]; then
   go run ./kernel/cmd/study -dir results/study -figures figures >/dev/null
 fi
+# The sampling curve's figure, from its committed reports (scripts/sampling.sh makes them).
+if compgen -G "results/sampling/*_*_s*.json" >/dev/null; then
+  go run ./kernel/cmd/sampling -dir results/sampling -figures figures >/dev/null
+fi
 go run ./kernel/cmd/report -reports reports "$@"
