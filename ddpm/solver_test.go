@@ -235,3 +235,44 @@ func float32s(xs []float64) []float32 {
 	}
 	return out
 }
+
+// TestSolverStepOnLinearData: one DPM-Solver++(2M) step from s to t, when
+// the data prediction is linear in lambda along the path, D(lambda) = a +
+// b lambda. The exact solution of the ODE (Lu et al. 2022, eq. 8) is
+//
+//	x_t = (sigma_t/sigma_s) x_s + sigma_t int_{lambda_s}^{lambda_t} e^lambda (a + b lambda) dlambda
+//	    = (sigma_t/sigma_s) x_s + alpha_t [(1 - e^-h)(a + b lambda_s - b) + b h],
+//
+// and the 2M step sees D_s = a + b lambda_s and D_prev = a + b (lambda_s -
+// h_prev), so its extrapolated slope is exactly b: it misses the exact
+// solution only by replacing phi_2 with phi_1 / 2, which is
+//
+//	x_exact - x_2M = alpha_t b [h - (1 - e^-h)(1 + h/2)]
+//
+// for any previous step h_prev. The check uses uneven steps (h_prev = h/3
+// and 2h), where a wrong ratio r = h_prev/h would show.
+func TestSolverStepOnLinearData(t *testing.T) {
+	s, err := NewSchedule(Linear, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lambda := func(t int) float64 { return math.Log(s.SqrtAlphasCumprod[t] / s.SqrtOneMinusAlphasCumprod[t]) }
+	const a, b, xs = 0.3, -0.7, 1.9
+	for _, tc := range []struct{ from, to int }{{800, 600}, {300, 250}, {60, 20}} {
+		h := lambda(tc.to) - lambda(tc.from)
+		for _, hPrev := range []float64{h / 3, 2 * h} {
+			cx, c0, c1, gotH := solverCoefs(s, tc.from, tc.to, hPrev)
+			if math.Abs(gotH-h) > 1e-12 {
+				t.Fatalf("h = %g, want %g", gotH, h)
+			}
+			dS, dPrev := a+b*lambda(tc.from), a+b*(lambda(tc.from)-hPrev)
+			got := cx*xs + c0*dS + c1*dPrev
+			sigT, sigS, alphaT := s.SqrtOneMinusAlphasCumprod[tc.to], s.SqrtOneMinusAlphasCumprod[tc.from], s.SqrtAlphasCumprod[tc.to]
+			exact := sigT/sigS*xs + alphaT*((1-math.Exp(-h))*(a+b*lambda(tc.from)-b)+b*h)
+			want := exact - alphaT*b*(h-(1-math.Exp(-h))*(1+h/2))
+			if math.Abs(got-want) > 1e-12 {
+				t.Errorf("step %d -> %d with h_prev = %.3g h: x = %.15g, want %.15g", tc.from, tc.to, hPrev/h, got, want)
+			}
+		}
+	}
+}
