@@ -24,7 +24,7 @@ import (
 var mnistFile []byte
 
 // MNISTSHA256 is the SHA-256 of the shipped MNIST model file.
-const MNISTSHA256 = "1011b227e2fe523f7a054c8ac3724b2c0584b0421e6c3ead1887ab5c44f8f205"
+const MNISTSHA256 = "75aec0bf6f56728f1e6693502633c8bc9ede6c6b8a3005954e07b975aa4a8dc7"
 
 // MNISTName is how messages and reports name the shipped model.
 const MNISTName = "pretrained:mnist"

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/diffusion-go/ddpm/ddpm/checkpoint"
@@ -27,6 +28,7 @@ Example: ddpm export -dir runs/mnist -out mnist.ddpm -command "ddpm train -prese
 	command := fs.String("command", "", "the training command line, for the provenance")
 	wall := fs.Float64("wall-seconds", 0, "training wall time in seconds, for the provenance")
 	notes := fs.String("notes", "", "free text for the provenance")
+	commit := fs.String("commit", "", "commit of the code that trained the run, for the provenance (default: this checkout's)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -41,7 +43,10 @@ Example: ddpm export -dir runs/mnist -out mnist.ddpm -command "ddpm train -prese
 	if err != nil {
 		return err
 	}
-	prov := train.Provenance{Command: *command, Commit: gitCommit(), Machine: machine(), WallSeconds: *wall, Source: path, Notes: *notes}
+	prov := train.Provenance{Command: *command, Commit: *commit, Machine: machine(), WallSeconds: *wall, Source: filepath.Base(path), Notes: *notes}
+	if prov.Commit == "" {
+		prov.Commit = gitCommit()
+	}
 	var cfg train.Config
 	if tm, err := train.TrainedFromFile(ck, true); err == nil {
 		cfg = tm.Config
