@@ -49,6 +49,9 @@ type Choice struct {
 	Plugin string // The PJRT plugin file, empty for the pure-Go backend.
 	// XLAFlags is what New added to XLA_FLAGS (see CPUSettings), or "".
 	XLAFlags string
+	// Missing names the PJRT plugin that GOMLX_BACKEND asks for by name
+	// ("cuda" in xla:cuda) when no such plugin is installed.
+	Missing string
 }
 
 var (
@@ -66,6 +69,15 @@ func New() (backends.Backend, error) {
 		sharedCh.XLAFlags = tuneXLAFlags(sharedCh.Plugin)
 		if sharedCh.Plugin == "" && os.Getenv(backends.ConfigEnvVar) == "" {
 			fmt.Fprintf(os.Stderr, "ddpm: using the pure-Go backend (slow): %s\n", sharedCh.Reason)
+		}
+		if sharedCh.Missing != "" {
+			install := "scripts/install-pjrt.sh"
+			if sharedCh.Missing == "cuda" {
+				install = "scripts/install-pjrt.sh cuda12 (or cuda13) on a machine with an NVIDIA GPU"
+			}
+			errNew = fmt.Errorf("GOMLX_BACKEND=%s asks for the PJRT %s plugin (pjrt_c_api_%s_plugin.so), which is not installed in any of %s: install it with %s, or unset GOMLX_BACKEND to use the CPU plugin",
+				sharedCh.Config, sharedCh.Missing, sharedCh.Missing, strings.Join(SearchPath(), ", "), install)
+			return
 		}
 		shared, errNew = backends.NewWithConfig(sharedCh.Config)
 		if errNew != nil {
@@ -93,6 +105,9 @@ func Chosen() Choice { return sharedCh }
 func Choose() Choice {
 	if cfg, ok := os.LookupEnv(backends.ConfigEnvVar); ok && cfg != "" {
 		c := Choice{Config: cfg, Reason: "GOMLX_BACKEND is set"}
+		if name := pluginNameOf(cfg); name != "" && pluginPathOf(cfg) == "" {
+			c.Missing = name
+		}
 		if path := pluginPathOf(cfg); path != "" {
 			c.Plugin = path
 			// "xla:cpu" with the plugin in .pjrt: name the file, so that GoMLX
@@ -129,6 +144,23 @@ func Choose() Choice {
 		return Choice{Config: "xla:" + path + ",shared_buffers", Plugin: path, Reason: "auto-installed PJRT cpu plugin " + path}
 	}
 	return Choice{Config: PureGoConfig, Reason: "no PJRT plugin found after auto-install; run scripts/install-pjrt.sh"}
+}
+
+// pluginNameOf returns the plugin name of an "xla:<name>" configuration
+// ("cpu" for a bare "xla"), or "" for another backend or a plugin path.
+func pluginNameOf(cfg string) string {
+	name, rest, _ := strings.Cut(cfg, ":")
+	if name != "xla" && name != "stablehlo" && name != "hlo" && name != "shlo" {
+		return ""
+	}
+	plugin, _, _ := strings.Cut(rest, ",")
+	if plugin == "" {
+		return "cpu"
+	}
+	if strings.ContainsAny(plugin, "/.") {
+		return ""
+	}
+	return plugin
 }
 
 // pluginPathOf returns the plugin file named by an "xla:..." configuration, if any.

@@ -130,3 +130,27 @@ func TestScratchReuse(t *testing.T) {
 		t.Errorf("%d idle blocks after releaseScratch", n)
 	}
 }
+
+// TestChooseMissingPlugin: a plugin asked for by name that is not installed
+// is reported as missing (New then refuses with how to install it, instead
+// of trying something else); a plugin that is installed, a path and another
+// backend are not.
+func TestChooseMissingPlugin(t *testing.T) {
+	for _, tc := range []struct{ cfg, missing string }{
+		{"xla:nosuchgpu", "nosuchgpu"},
+		{"xla:nosuchgpu,shared_buffers", "nosuchgpu"},
+		{"xla:/abs/path/pjrt_c_api_cpu_plugin.so", ""},
+		{"go", ""},
+	} {
+		t.Setenv("GOMLX_BACKEND", tc.cfg)
+		if got := Choose().Missing; got != tc.missing {
+			t.Errorf("GOMLX_BACKEND=%s: missing %q, want %q", tc.cfg, got, tc.missing)
+		}
+	}
+	if FindPlugin("cpu") != "" {
+		t.Setenv("GOMLX_BACKEND", "xla:cpu")
+		if got := Choose().Missing; got != "" {
+			t.Errorf("GOMLX_BACKEND=xla:cpu with the CPU plugin installed: missing %q", got)
+		}
+	}
+}
