@@ -37,8 +37,9 @@ type Spacing int
 
 const (
 	// MethodSpacing is each method's own: LogSNR for DPM-Solver++ (Lu et
-	// al.'s recommendation for low-resolution images, and the better of the
-	// two on MNIST at 10-20 evaluations; see docs/sampling.md), Karras for Heun.
+	// al.'s recommendation for low-resolution images, and 14x more accurate
+	// than TimeUniform at 16 evaluations on the closed-form Gaussian test;
+	// see docs/sampling.md), Karras for Heun.
 	MethodSpacing Spacing = iota
 	// TimeUniform spaces the timesteps evenly in t.
 	TimeUniform
