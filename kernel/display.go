@@ -106,7 +106,7 @@ func (c Chart) PNG() ([]byte, error) {
 	}
 	if c.LogX {
 		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = plot.LogTicks{}
+		p.X.Tick.Marker = powerTicks{}
 	}
 	var lines []any
 	for _, s := range c.Series {
