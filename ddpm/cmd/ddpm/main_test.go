@@ -40,7 +40,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"sample", "-dir", dir}, 1, "no checkpoint"},
 		{[]string{"sample", "-ckpt", filepath.Join(dir, "nope.ddpm")}, 1, "no such file"},
 		{[]string{"sample", "-dir", dir, "-method", "euler"}, 1, "valid values are ddpm, ddim"},
-		{[]string{"eval"}, 1, "give -dir"},
+		{[]string{"eval", "-bpd=false"}, 1, "nothing to measure"},
 		{[]string{"train", "-dir", dir, "-channel-mult", "1,x"}, 1, `-channel-mult "1,x"`},
 		{[]string{"train", "-dir", dir, "-attn", "0"}, 1, "positive integers"},
 		{[]string{"train", "-dir", dir, "-groups", "5"}, 1, "not divisible by 5 GroupNorm groups"},
