@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/diffusion-go/ddpm/ddpm/checkpoint"
 	"github.com/diffusion-go/ddpm/ddpm/train"
@@ -52,7 +53,19 @@ func MNISTProvenance() (train.Provenance, error) {
 	return p, nil
 }
 
-func mnist() (*checkpoint.File, error) { return decodeChecked(mnistFile, MNISTSHA256, MNISTName) }
+// mnist decodes the embedded file once per process (MNIST and
+// MNISTProvenance both need it); every model returned shares its tensors,
+// which sampling and evaluation only read.
+func mnist() (*checkpoint.File, error) {
+	mnistOnce.Do(func() { mnistDecoded, mnistErr = decodeChecked(mnistFile, MNISTSHA256, MNISTName) })
+	return mnistDecoded, mnistErr
+}
+
+var (
+	mnistOnce    sync.Once
+	mnistDecoded *checkpoint.File
+	mnistErr     error
+)
 
 // decodeChecked decodes an embedded model file after checking its SHA-256.
 func decodeChecked(b []byte, want, name string) (*checkpoint.File, error) {
