@@ -86,8 +86,8 @@ Examples:
 			return fmt.Errorf("the classifier %s takes %dx%dx%d images but the model makes %dx%dx%d (sample quality is measured for MNIST-shaped models)",
 				*classifierPath, cc.ImageSize, cc.ImageSize, cc.Channels, m.ImageSize, m.ImageSize, m.InChannels)
 		}
-		if *samples <= eval.PrecisionRecallK {
-			return fmt.Errorf("-samples %d: precision and recall need more than %d", *samples, eval.PrecisionRecallK)
+		if k := max(eval.PrecisionRecallK, eval.DensityCoverageK); *samples <= k {
+			return fmt.Errorf("-samples %d: precision, recall, density and coverage need more than %d samples (their neighbourhoods hold up to %d)", *samples, k, k)
 		}
 	}
 	test, err := loadData(*dataset, data.Test, l.Config.Model, *dataDir, false, info)

@@ -116,7 +116,7 @@ func TestTrainSampleRoundTrip(t *testing.T) {
 	if err := c.Save(cpath); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr = runCLI("eval", "-dir", run, "-data", "folder:"+imgs, "-bpd=false", "-samples", "5", "-steps", "5",
+	code, stdout, stderr = runCLI("eval", "-dir", run, "-data", "folder:"+imgs, "-bpd=false", "-samples", "6", "-steps", "5",
 		"-classifier", cpath, "-baselines", "-json")
 	var rep eval.Report
 	if code != 0 || json.Unmarshal([]byte(stdout), &rep) != nil || rep.Quality == nil || rep.Quality.Baselines == nil {
@@ -125,7 +125,11 @@ func TestTrainSampleRoundTrip(t *testing.T) {
 	if q := rep.Quality.Baselines.TrainVsTest; q.Precision != 1 || q.Recall != 1 {
 		t.Errorf("the folder against itself: %+v, want precision and recall 1", q)
 	}
-	code, _, stderr = runCLI("eval", "-dir", run, "-data", "folder:"+imgs, "-samples", "5", "-classifier", filepath.Join(run, "none.ddpm"))
+	code, _, stderr = runCLI("eval", "-dir", run, "-data", "folder:"+imgs, "-bpd=false", "-samples", "5", "-classifier", cpath)
+	if code == 0 || !strings.Contains(stderr, "need more than 5 samples") {
+		t.Errorf("-samples 5 (too few for density and coverage): exit %d, %s", code, stderr)
+	}
+	code, _, stderr = runCLI("eval", "-dir", run, "-data", "folder:"+imgs, "-samples", "6", "-classifier", filepath.Join(run, "none.ddpm"))
 	if code == 0 || !strings.Contains(stderr, "needs the classifier") {
 		t.Errorf("missing classifier: exit %d, %s", code, stderr)
 	}
