@@ -151,6 +151,29 @@ func LossCurve(metrics []Metric, title string) ([]byte, error) {
 		Series: []Series{{Name: "loss", X: x, Y: y}}}.PNG()
 }
 
+// LossPlot charts per-step losses as means over consecutive windows of
+// window steps, with a horizontal line at floor when it is
+// positive (the loss of the best possible model).
+func LossPlot(losses []float64, window int, floor float64) ([]byte, error) {
+	if window < 1 || len(losses) < window {
+		return nil, fmt.Errorf("loss plot: %d losses for windows of %d", len(losses), window)
+	}
+	var x, y []float64
+	for i := 0; i+window <= len(losses); i += window {
+		sum := 0.0
+		for _, l := range losses[i : i+window] {
+			sum += l
+		}
+		x, y = append(x, float64(i+window)), append(y, sum/float64(window))
+	}
+	c := Chart{Title: fmt.Sprintf("training loss (mean of %d steps)", window), XLabel: "step", YLabel: "loss",
+		Series: []Series{{Name: "loss", X: x, Y: y}}}
+	if floor > 0 {
+		c.Series = append(c.Series, Series{Name: "floor (exact denoiser)", X: []float64{0, x[len(x)-1]}, Y: []float64{floor, floor}})
+	}
+	return c.PNG()
+}
+
 // Floats copies a float32 tensor's values.
 func Floats(t *tensors.Tensor) []float32 {
 	var out []float32

@@ -117,6 +117,20 @@ func (c PlaneChart) PNG() ([]byte, error) {
 		}
 		f := plotter.NewField(planeField{n: c.FieldN, lim: c.Lim, vecs: c.Field})
 		f.LineStyle.Width = vg.Points(0.7)
+		f.DrawGlyph = func(cv vg.Canvas, sty draw.LineStyle, _ plotter.XY) {
+			// A unit arrow to (1, 0) centred on the grid point, with a head
+			// large enough to read at a glance.
+			cv.SetLineWidth(sty.Width)
+			cv.SetColor(sty.Color)
+			var shaft, head vg.Path
+			shaft.Move(vg.Point{X: -0.5})
+			shaft.Line(vg.Point{X: 0.5})
+			head.Move(vg.Point{X: 0.2, Y: 0.22})
+			head.Line(vg.Point{X: 0.5})
+			head.Line(vg.Point{X: 0.2, Y: -0.22})
+			cv.Stroke(shaft)
+			cv.Stroke(head)
+		}
 		p.Add(f)
 	}
 	p.Legend.Top, p.Legend.Left = true, true

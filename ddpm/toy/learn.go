@@ -111,6 +111,39 @@ func Fit(backend backends.Backend, ctx *context.Context, m Mixture, T int, loss 
 	return losses, nil
 }
 
+// Evaluate returns loss on n fresh points of the mixture (data, timesteps
+// and noise drawn from seed as in Fit), in one batch: with SimpleLoss and
+// the mixture's exact Denoiser it is the lowest L_simple any eps predictor
+// can reach (the Bayes floor).
+func Evaluate(backend backends.Backend, ctx *context.Context, m Mixture, T int, loss Loss, n int, seed uint64) (float64, error) {
+	if n < 1 || T < 1 {
+		return 0, fmt.Errorf("toy.Evaluate: need n >= 1 and T >= 1 (got %d, %d)", n, T)
+	}
+	if ctx == nil {
+		ctx = context.New()
+	}
+	rng := rand.New(rand.NewPCG(seed, 0xe7a1))
+	x0, ts, noise := m.Sample(rng, n), make([]int32, n), make([]float32, 2*n)
+	for i := range ts {
+		ts[i] = int32(rng.IntN(T))
+	}
+	for i := range noise {
+		noise[i] = float32(rng.NormFloat64())
+	}
+	e, err := context.NewExec(backend, ctx.Reuse(), func(ctx *context.Context, x0, t, noise *Node) *Node {
+		return loss(ctx, x0, t, noise)
+	})
+	if err != nil {
+		return 0, err
+	}
+	defer e.Finalize()
+	out, err := e.Exec(tensors.FromFlatDataAndDimensions(x0, n, 2), tensors.FromFlatDataAndDimensions(ts, n), tensors.FromFlatDataAndDimensions(noise, n, 2))
+	if err != nil {
+		return 0, err
+	}
+	return float64(tensors.ToScalar[float32](out[0])), nil
+}
+
 // Scores evaluates the score s(x, t) = -eps(x, t) / sqrt(1 - abar_t) of a
 // denoiser at points (flat [n, 2]) for one timestep t of d's schedule.
 func Scores(backend backends.Backend, ctx *context.Context, d *ddpm.Diffusion, denoiser ddpm.Denoiser, t int, points []float32) ([]float32, error) {

@@ -189,29 +189,14 @@ func TestFitApproachesBayesFloor(t *testing.T) {
 	if len(losses) != 3000 || !(losses[len(losses)-1] < losses[0]) {
 		t.Fatalf("%d losses, first %.4f last %.4f", len(losses), losses[0], losses[len(losses)-1])
 	}
-	rng := rand.New(rand.NewPCG(6, 7))
-	const n = 20000
-	x0, ts, noise := m.Sample(rng, n), make([]int32, n), make([]float32, 2*n)
-	for i := range ts {
-		ts[i] = int32(rng.IntN(d.Schedule.T))
+	learned, err := Evaluate(b, ctx, m, d.Schedule.T, SimpleLoss(d, mlp), 20000, 6)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i := range noise {
-		noise[i] = float32(rng.NormFloat64())
+	floor, err := Evaluate(b, nil, m, d.Schedule.T, SimpleLoss(d, m.Denoiser(d.Schedule)), 20000, 6)
+	if err != nil {
+		t.Fatal(err)
 	}
-	eval := func(ctx *context.Context, den func(*context.Context, *Node, *Node) *Node) float64 {
-		e, err := context.NewExec(b, ctx.Reuse(), func(ctx *context.Context, x0, t, noise *Node) *Node {
-			return SimpleLoss(d, den)(ctx, x0, t, noise)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := e.Exec(tensors.FromFlatDataAndDimensions(x0, n, 2), tensors.FromFlatDataAndDimensions(ts, n), tensors.FromFlatDataAndDimensions(noise, n, 2))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return float64(tensors.ToScalar[float32](out[0]))
-	}
-	learned, floor := eval(ctx, mlp), eval(context.New(), m.Denoiser(d.Schedule))
 	t.Logf("held-out L_simple: MLP %.5f, exact denoiser %.5f (ratio %.4f)", learned, floor, learned/floor)
 	if floor >= learned*1.001 {
 		t.Errorf("the exact denoiser's loss %.5f is above the trained MLP's %.5f: it is not the minimiser", floor, learned)
