@@ -30,7 +30,7 @@ func ScheduleChart(q ScheduleQuantity, T int, kinds ...ddpm.BetaSchedule) ([]byt
 	c := Chart{XLabel: "t"}
 	switch q {
 	case Beta:
-		c.Title, c.YLabel = fmt.Sprintf("Noise added per step: beta_t (T = %d)", T), "beta_t"
+		c.Title, c.YLabel, c.LogY = fmt.Sprintf("Noise added per step: beta_t (T = %d)", T), "beta_t (log scale)", true
 	case AlphaBar:
 		c.Title, c.YLabel = fmt.Sprintf("Signal kept: abar_t (T = %d)", T), "abar_t"
 	case SNR:
