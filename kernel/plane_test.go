@@ -3,6 +3,8 @@ package kernel
 import (
 	"bytes"
 	"image/png"
+	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -44,5 +46,40 @@ func TestPlaneChart(t *testing.T) {
 	}
 	if row := Row(b, b); strings.Count(row, "<img src=\"data:image/png;base64,") != 2 {
 		t.Errorf("Row of two images: %.80s", row)
+	}
+}
+
+// TestRadialPowerSpectrum: white noise of variance 4 has power about 4 at
+// every radius; a constant image has all its power at radius 0
+// (|DFT(0)|^2 / (h w) = h w c^2, averaged over the one frequency there).
+func TestRadialPowerSpectrum(t *testing.T) {
+	const n, h, w = 200, 16, 16
+	rng := rand.New(rand.NewPCG(1, 2))
+	noise := make([]float32, n*h*w)
+	for i := range noise {
+		noise[i] = float32(2 * rng.NormFloat64())
+	}
+	p, err := RadialPowerSpectrum(noise, n, h, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r, v := range p {
+		if math.Abs(v-4) > 0.6 {
+			t.Errorf("white noise: power %.3f at radius %d, want about 4", v, r)
+		}
+	}
+	flat := make([]float32, h*w)
+	for i := range flat {
+		flat[i] = 0.5
+	}
+	p, err = RadialPowerSpectrum(flat, 1, h, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(p[0]-h*w*0.25) > 1e-9 || p[1] > 1e-12 || p[len(p)-1] > 1e-12 {
+		t.Errorf("constant image: power %v, want %g at radius 0 and 0 elsewhere", p, h*w*0.25)
+	}
+	if _, err := RadialPowerSpectrum(flat, 2, h, w); err == nil {
+		t.Error("a short pixel slice was accepted")
 	}
 }
