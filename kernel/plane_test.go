@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/diffusion-go/ddpm/ddpm/unet"
 )
 
 func TestGridPoints(t *testing.T) {
@@ -81,5 +83,29 @@ func TestRadialPowerSpectrum(t *testing.T) {
 	}
 	if _, err := RadialPowerSpectrum(flat, 2, h, w); err == nil {
 		t.Error("a short pixel slice was accepted")
+	}
+}
+
+func TestUNetDiagram(t *testing.T) {
+	for _, name := range unet.PresetNames() {
+		c, err := unet.Preset(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := UNetDiagram(c)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		img, err := png.Decode(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		// One row of boxes per stage plus the middle: the height grows with the stages.
+		if want := 70 + len(c.ChannelMult)*(58+26) + 58 + 20; img.Bounds().Dy() != want {
+			t.Errorf("%s: diagram %d pixels high, want %d for %d stages", name, img.Bounds().Dy(), want, len(c.ChannelMult))
+		}
+	}
+	if _, err := UNetDiagram(unet.Config{}); err == nil {
+		t.Error("an invalid configuration was drawn")
 	}
 }
