@@ -6,14 +6,19 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/diffusion-go/ddpm/ddpm"
 	"github.com/diffusion-go/ddpm/ddpm/backend"
+	"github.com/diffusion-go/ddpm/ddpm/checkpoint"
 	"github.com/diffusion-go/ddpm/ddpm/data"
 	"github.com/diffusion-go/ddpm/ddpm/eval"
+	"github.com/diffusion-go/ddpm/ddpm/train"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -99,6 +104,12 @@ func TestTrainSampleRoundTrip(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "estimate from 3 strata") {
 		t.Fatalf("eval -strata: exit %d\n%s\n%s", code, stdout, stderr)
 	}
+	code, stdout, stderr = runCLI("eval", "-dir", run, "-data", "folder:"+imgs, "-n", "4", "-strata", "3", "-json")
+	var got eval.Report
+	if code != 0 || json.Unmarshal([]byte(stdout), &got) != nil || got.BPD == nil {
+		t.Fatalf("eval -strata -json: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	checkEvalAgainstLibrary(t, run, imgs, got.BPD)
 
 	// Sample quality, in the features of a classifier of the folder's images.
 	folder, err := data.LoadFolder(imgs, 8, 1)
@@ -151,5 +162,42 @@ func TestTrainSampleRoundTrip(t *testing.T) {
 	// 4 images of 8x8 at zoom 2 in 4 columns with 2-pixel borders: 4*(16+2)+2 = 74 wide.
 	if img.Bounds().Dx() != 74 || img.Bounds().Dy() != 20 {
 		t.Errorf("grid is %v, want 74x20", img.Bounds())
+	}
+}
+
+// checkEvalAgainstLibrary recomputes `ddpm eval -n 4 -strata 3` (its defaults: seed 1, x_0 clipped,
+// EMA weights, one batch) with the library on the newest checkpoint of run,
+// and the mean and standard error on the host from the per-image totals.
+func checkEvalAgainstLibrary(t *testing.T, run, imgs string, rep *eval.BPDReport) {
+	t.Helper()
+	ck, err := checkpoint.Latest(run)
+	if err != nil || ck == nil {
+		t.Fatalf("the run's checkpoint: %v", err)
+	}
+	tm, err := train.TrainedFromFile(ck, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folder, err := data.LoadFolder(imgs, 8, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x0 := tensors.FromFlatDataAndDimensions(folder.Subset(4).Float(), 4, 8, 8, 1)
+	res, err := tm.BPD(backend.MustNew(), x0, ddpm.BPDOptions{Seed: 1, Strata: 3, ClipX0: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := float64(len(res.Total))
+	m, v := 0.0, 0.0
+	for _, x := range res.Total {
+		m += x / n
+	}
+	for _, x := range res.Total {
+		v += (x - m) * (x - m) / (n - 1)
+	}
+	se := math.Sqrt(v / n)
+	if rep.Images != 4 || math.Abs(rep.BitsPerDim-m) > 1e-9*(1+m) || math.Abs(rep.StdErr-se) > 1e-9*(1+se) {
+		t.Errorf("ddpm eval -json: %d images, %.9f ± %.9f bits/dim; the library on the same checkpoint and seed: 4 images, %.9f ± %.9f",
+			rep.Images, rep.BitsPerDim, rep.StdErr, m, se)
 	}
 }
