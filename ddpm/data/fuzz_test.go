@@ -74,11 +74,40 @@ func FuzzDecodeImage(f *testing.F) {
 		size = 1 + (size&0x7fffffff)%64
 		for _, ch := range []int{1, 3} {
 			px, err := DecodeImage(bytes.NewReader(b), size, ch)
-			if err == nil && len(px) != size*size*ch {
+			if err != nil {
+				continue
+			}
+			if len(px) != size*size*ch {
 				t.Fatalf("%d pixels for %dx%dx%d", len(px), size, size, ch)
+			}
+			// Round trip: the decoded pixels, saved as a PNG of that size,
+			// decode to themselves (no resampling, no colour change).
+			again, err := DecodeImage(bytes.NewReader(pngOf(t, px, size, ch)), size, ch)
+			if err != nil || !bytes.Equal(again, px) {
+				t.Fatalf("%dx%dx%d pixels saved as PNG decode differently (%v)", size, size, ch, err)
 			}
 		}
 	})
+}
+
+// pngOf encodes size x size pixels with 1 (grey) or 3 (RGB) channels.
+func pngOf(t *testing.T, px []uint8, size, ch int) []byte {
+	var img image.Image
+	if ch == 1 {
+		img = &image.Gray{Pix: px, Stride: size, Rect: image.Rect(0, 0, size, size)}
+	} else {
+		rgba := image.NewNRGBA(image.Rect(0, 0, size, size))
+		for i := range size * size {
+			copy(rgba.Pix[4*i:], px[3*i:3*i+3])
+			rgba.Pix[4*i+3] = 255
+		}
+		img = rgba
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 func TestDecodeImageRejectsHugeHeader(t *testing.T) {

@@ -70,6 +70,10 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 				code = 1
 			}
 		}()
+		usageOutput = stderr // Flag errors, with the usage, go to stderr; asked-for help to stdout.
+		if wantsHelp(args[1:]) {
+			usageOutput = stdout
+		}
 		err := c.run(args[1:], stdout)
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -90,14 +94,35 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	return 2
 }
 
-// flagOutput, when set, receives flag errors and usage instead of stderr.
+// flagOutput, when set, receives flag errors and usage instead of
+// usageOutput.
 var flagOutput io.Writer
+
+// usageOutput is where run sends a command's flag errors and usage: stdout
+// when the command line asks for help, stderr otherwise.
+var usageOutput io.Writer
+
+// wantsHelp reports whether a command's arguments ask for its usage.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help", "--h":
+			return true
+		case "--":
+			return false
+		}
+	}
+	return false
+}
 
 // newFlagSet returns a flag set that reports errors instead of exiting.
 func newFlagSet(name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet("ddpm "+name, flag.ContinueOnError)
-	if flagOutput != nil {
+	switch {
+	case flagOutput != nil:
 		fs.SetOutput(flagOutput)
+	case usageOutput != nil:
+		fs.SetOutput(usageOutput)
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: ddpm %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)

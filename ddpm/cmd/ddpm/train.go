@@ -39,7 +39,10 @@ folder's lock. Ctrl-C (SIGINT) or SIGTERM finishes the current step, writes a
 checkpoint and exits with status 130 (SIGINT) or 143 (SIGTERM); a second signal
 stops at once.
 
-Example: ddpm train -preset mnist -dir runs/mnist -steps 2000`)
+Examples:
+  ddpm train -preset mnist -dir runs/mnist -steps 2000
+  ddpm train -preset mnist -dir runs/bound -loss vlb -variance learned-range
+  ddpm train -preset tiny -dir runs/folder -data folder:my-images -batch 16`)
 	preset := fs.String("preset", "mnist", "model and training preset: "+strings.Join(unet.PresetNames(), ", "))
 	dir := fs.String("dir", "", "run folder for checkpoints and metrics (required)")
 	dataset := fs.String("data", "", dataFlagHelp+` (default: mnist for the mnist and tiny presets, cifar10 for cifar10)`)
