@@ -253,34 +253,61 @@ func TestPureGoTrains(t *testing.T) {
 	}
 }
 
-// TestOldCheckpointSamples: a checkpoint of the first format (version 1,
-// ../checkpoint/testdata/v1.ddpm, written by `ddpm train` before version 2)
-// loads for sampling with its EMA and with its raw weights, which differ,
-// and both give finite images of the model's shape. Every future version
-// must keep passing this.
+// TestOldCheckpointSamples: checkpoints of every format version, committed
+// in ../checkpoint/testdata (v1.ddpm, a training checkpoint of the first
+// format; v2.ddpm, a training checkpoint of version 2; v2-model.ddpm, the
+// version 2 model file `ddpm export` made of it), load for sampling: the
+// training files with their EMA and their raw weights, which differ, the
+// model file with its EMA weights only, and all give finite images of the
+// model's shape. Every future version must keep passing this.
 func TestOldCheckpointSamples(t *testing.T) {
-	path := filepath.Join("..", "checkpoint", "testdata", "v1.ddpm")
-	var images [2][]float32
-	for i, ema := range []bool{true, false} {
-		tm, err := LoadTrained(path, ema)
+	for _, tc := range []struct {
+		file    string
+		version int
+		kind    checkpoint.Kind
+		step    int64
+	}{
+		{"v1.ddpm", 1, "", -1},
+		{"v2.ddpm", 2, checkpoint.Training, 3},
+		{"v2-model.ddpm", 2, checkpoint.Model, 3},
+	} {
+		path := filepath.Join("..", "checkpoint", "testdata", tc.file)
+		ck, err := checkpoint.Read(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tm.Config.Model.ImageSize != 28 || tm.Config.Model.Channels != 4 {
-			t.Fatalf("configuration read as %+v", tm.Config.Model)
+		if ck.Version != tc.version || ck.Kind != tc.kind || (tc.step >= 0 && ck.Step != tc.step) {
+			t.Errorf("%s: version %d, kind %q, step %d; want %d, %q, %d", tc.file, ck.Version, ck.Kind, ck.Step, tc.version, tc.kind, tc.step)
 		}
-		res, err := tm.Sampler(backend.MustNew()).Sample([]int{2, 28, 28, 1}, ddpm.SampleOptions{Method: ddpm.DDIM, Steps: "5", Seed: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		images[i] = res.Images.Value().([][][][]float32)[0][0][0]
-		for _, v := range images[i] {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				t.Fatalf("ema=%v: non-finite sample value %g", ema, v)
+		var images [][]float32
+		for _, ema := range []bool{true, false} {
+			tm, err := TrainedFromFile(ck, ema)
+			if tc.kind == checkpoint.Model && !ema {
+				if err == nil {
+					t.Errorf("%s: a model file gave raw weights", tc.file)
+				}
+				continue
 			}
+			if err != nil {
+				t.Fatalf("%s (ema=%v): %v", tc.file, ema, err)
+			}
+			if tm.Config.Model.ImageSize != 28 || tm.Config.Model.Channels != 4 {
+				t.Fatalf("%s: configuration read as %+v", tc.file, tm.Config.Model)
+			}
+			res, err := tm.Sampler(backend.MustNew()).Sample([]int{2, 28, 28, 1}, ddpm.SampleOptions{Method: ddpm.DDIM, Steps: "5", Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			img := res.Images.Value().([][][][]float32)[0][0][0]
+			for _, v := range img {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					t.Fatalf("%s (ema=%v): non-finite sample value %g", tc.file, ema, v)
+				}
+			}
+			images = append(images, img)
 		}
-	}
-	if slices.Equal(images[0], images[1]) {
-		t.Error("EMA and raw weights gave the same images")
+		if len(images) == 2 && slices.Equal(images[0], images[1]) {
+			t.Errorf("%s: EMA and raw weights gave the same images", tc.file)
+		}
 	}
 }
