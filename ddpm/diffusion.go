@@ -190,13 +190,17 @@ func NewDiffusion(s *Schedule, p Prediction, v VarianceType, l LossType) (*Diffu
 }
 
 // OutputChannels returns how many channels the network must output for
-// images with the given number of channels.
-func (d *Diffusion) OutputChannels(imageChannels int) int {
-	if d.Variance.Learned() {
+// images with the given number of channels: twice as many when it also
+// predicts the variance.
+func (v VarianceType) OutputChannels(imageChannels int) int {
+	if v.Learned() {
 		return 2 * imageChannels
 	}
 	return imageChannels
 }
+
+// OutputChannels is the variance type's OutputChannels.
+func (d *Diffusion) OutputChannels(imageChannels int) int { return d.Variance.OutputChannels(imageChannels) }
 
 // Respaced returns the same Diffusion over the schedule respaced to the given
 // timesteps (see Schedule.Respace). The network keeps seeing the original

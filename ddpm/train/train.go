@@ -178,7 +178,11 @@ type StepStats struct {
 // Resuming checks that the checkpoint's configuration equals cfg (Steps
 // aside) and restores weights, optimizer state, EMA, step, RNG state and
 // the timestep sampler's history; data order is a function of seed and step.
+// The model's output channels are derived from the variance type (twice the
+// image channels for a learned variance).
 func New(backend backends.Backend, cfg Config, dir string, ds *data.Images) (*Trainer, error) {
+	// The network's output channels follow from the variance type.
+	cfg.Model.OutChannels = cfg.Variance.OutputChannels(cfg.Model.InChannels)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

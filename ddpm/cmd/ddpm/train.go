@@ -158,11 +158,10 @@ Examples:
 	if err != nil {
 		return nil, err
 	}
-	d, err := ddpm.NewDiffusion(sched, cfg.Prediction, cfg.Variance, cfg.Loss)
-	if err != nil {
+	if _, err := ddpm.NewDiffusion(sched, cfg.Prediction, cfg.Variance, cfg.Loss); err != nil {
 		return nil, err
 	}
-	cfg.Model.OutChannels = d.OutputChannels(cfg.Model.InChannels)
+	cfg.Model.OutChannels = cfg.Variance.OutputChannels(cfg.Model.InChannels)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
