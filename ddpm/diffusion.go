@@ -200,7 +200,9 @@ func (v VarianceType) OutputChannels(imageChannels int) int {
 }
 
 // OutputChannels is the variance type's OutputChannels.
-func (d *Diffusion) OutputChannels(imageChannels int) int { return d.Variance.OutputChannels(imageChannels) }
+func (d *Diffusion) OutputChannels(imageChannels int) int {
+	return d.Variance.OutputChannels(imageChannels)
+}
 
 // Respaced returns the same Diffusion over the schedule respaced to the given
 // timesteps (see Schedule.Respace). The network keeps seeing the original
