@@ -9,32 +9,6 @@ import (
 	"github.com/diffusion-go/ddpm/ddpm"
 )
 
-func TestGrid(t *testing.T) {
-	// Two 1x2 grey images: values -1, 1 and 0, 2 (2 clips to white).
-	img, err := Grid([]float32{-1, 1, 0, 2}, 2, 1, 2, 1, 2, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// 2 columns of width 2 + border 2, plus the last border: 2*(2+2)+2 = 10 by 1+2+2 = 5.
-	if b := img.Bounds(); b.Dx() != 10 || b.Dy() != 5 {
-		t.Fatalf("grid is %dx%d, want 10x5", b.Dx(), b.Dy())
-	}
-	for _, tc := range []struct {
-		x, y int
-		want uint8
-	}{{2, 2, 0}, {3, 2, 255}, {6, 2, 128}, {7, 2, 255}, {0, 0, 255}} {
-		if got := img.RGBAAt(tc.x, tc.y).R; got != tc.want {
-			t.Errorf("pixel (%d,%d) = %d, want %d", tc.x, tc.y, got, tc.want)
-		}
-	}
-	if _, err := Grid([]float32{0, 0, 0}, 2, 1, 2, 1, 2, 1); err == nil || !strings.Contains(err.Error(), "3 values for 2 images") {
-		t.Errorf("wrong length: err=%v", err)
-	}
-	if _, err := Grid(make([]float32, 8), 2, 1, 2, 2, 2, 1); err == nil || !strings.Contains(err.Error(), "2 channels") {
-		t.Errorf("2 channels: err=%v", err)
-	}
-}
-
 func TestChartPNG(t *testing.T) {
 	c := Chart{Title: "t", LogY: true, Series: []Series{{Name: "a", X: []float64{0, 1, 2}, Y: []float64{1, 0.1, 0}}}}
 	b, err := c.PNG()

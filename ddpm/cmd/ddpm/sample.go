@@ -9,9 +9,9 @@ import (
 	"github.com/diffusion-go/ddpm/ddpm"
 	"github.com/diffusion-go/ddpm/ddpm/backend"
 	"github.com/diffusion-go/ddpm/ddpm/data"
+	"github.com/diffusion-go/ddpm/ddpm/imagefile"
 	"github.com/diffusion-go/ddpm/ddpm/pretrained"
 	"github.com/diffusion-go/ddpm/ddpm/train"
-	"github.com/diffusion-go/ddpm/kernel"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -211,13 +211,13 @@ func floats(t *tensors.Tensor) []float32 {
 }
 
 func writeGrid(path string, pixels []float32, n, size, ch, cols, zoom int) error {
-	img, err := kernel.Grid(pixels, n, size, size, ch, cols, zoom)
+	img, err := imagefile.Grid(pixels, n, size, size, ch, cols, zoom)
 	if err != nil {
 		return err
 	}
-	png, err := kernel.PNG(img)
+	png, err := imagefile.PNG(img)
 	if err != nil {
 		return err
 	}
-	return kernel.WriteFile(path, png)
+	return imagefile.WriteFile(path, png)
 }
