@@ -186,3 +186,29 @@ func TestDensityCoverageByHand(t *testing.T) {
 		t.Error("k = 7 with 7 real points: no error")
 	}
 }
+
+// TestPrecisionRecallByHand: on a line with k = 1, the real points 0, 1, 2, 3
+// have balls of radius 1; the generated points 0.5, 10, 2.9 have balls of
+// radius 2.4, 7.1 and 2.4 (the distance to the nearest other generated
+// point). Precision, the share of generated points inside a real ball, is
+// 2/3 (10 is outside every one); recall, the share of real points inside a
+// generated ball, is 1. With the roles swapped, every point of 0..3 lies in
+// a ball of 0.5 or 2.9 (precision 1), and the balls of 0..3 hold 0.5 and
+// 2.9 but not 10 (recall 2/3).
+func TestPrecisionRecallByHand(t *testing.T) {
+	real, fake := []float64{0, 1, 2, 3}, []float64{0.5, 10, 2.9}
+	p, r, err := PrecisionRecall(real, 4, fake, 3, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(p-2.0/3) > 1e-12 || r != 1 {
+		t.Errorf("precision %g, recall %g; want 2/3 and 1", p, r)
+	}
+	p, r, err = PrecisionRecall(fake, 3, real, 4, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p != 1 || math.Abs(r-2.0/3) > 1e-12 {
+		t.Errorf("sets swapped: precision %g, recall %g; want 1 and 2/3", p, r)
+	}
+}
