@@ -35,6 +35,6 @@ FuzzTrainFlags ./ddpm/cmd/ddpm 60000x
 TARGETS
 echo "== go test of the core library on the pure-Go backend"
 GOMLX_BACKEND=go:ops_sequential go test -count=1 -timeout 30m "$@" ./ddpm/ ./ddpm/internal/... ./ddpm/unet/
-echo "== the command's bad-input, lock and signal tests on the pure-Go backend"
+echo "== the command's bad-input, lock, signal and kill tests on the pure-Go backend"
 GOMLX_BACKEND=go:ops_sequential go test -count=1 -timeout 30m "$@" \
-  -run 'TestBadInputs|TestBadCommandLines|TestOneTrainingPerFolder|TestSignalStopsCleanly|TestHelp' ./ddpm/cmd/ddpm
+  -run 'TestBadInputs|TestBadCommandLines|TestOneTrainingPerFolder|TestSignalStopsCleanly|TestKillAndResume|TestHelp' ./ddpm/cmd/ddpm
