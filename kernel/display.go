@@ -93,6 +93,11 @@ func (c Chart) PNG() ([]byte, error) {
 	if w == 0 {
 		w, h = 6*vg.Inch, 4*vg.Inch
 	}
+	return plotPNG(p, w, h)
+}
+
+// plotPNG renders a plot as PNG bytes of the given size.
+func plotPNG(p *plot.Plot, w, h vg.Length) ([]byte, error) {
 	wt, err := p.WriterTo(w, h, "png")
 	if err != nil {
 		return nil, err

@@ -80,15 +80,7 @@ func Histogram(values []float64, bins int, title string, withNormal bool) ([]byt
 		p.Add(f)
 		p.Legend.Add("N(0, 1)", f)
 	}
-	wt, err := p.WriterTo(6*vg.Inch, 4*vg.Inch, "png")
-	if err != nil {
-		return nil, err
-	}
-	var b strings.Builder
-	if _, err := wt.WriteTo(&b); err != nil {
-		return nil, err
-	}
-	return []byte(b.String()), nil
+	return plotPNG(p, 6*vg.Inch, 4*vg.Inch)
 }
 
 // ImagesPNG lays out images (flat [n, h, w, c] in [-1, 1]) in a grid and encodes it.

@@ -1,7 +1,6 @@
 package kernel
 
 import (
-	"bytes"
 	"encoding/base64"
 	"fmt"
 	"image/color"
@@ -138,15 +137,7 @@ func (c PlaneChart) PNG() ([]byte, error) {
 	if size == 0 {
 		size = 3.2 * vg.Inch
 	}
-	wt, err := p.WriterTo(size, size, "png")
-	if err != nil {
-		return nil, err
-	}
-	var b bytes.Buffer
-	if _, err := wt.WriteTo(&b); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return plotPNG(p, size, size)
 }
 
 // Row lays PNG images side by side, as an HTML snippet for
