@@ -4,16 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/diffusion-go/ddpm/ddpm"
 	"github.com/diffusion-go/ddpm/ddpm/data"
 	"github.com/diffusion-go/ddpm/ddpm/eval"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 func runEval(args []string, stdout io.Writer) error {
@@ -96,21 +92,26 @@ Examples:
 	}
 	rep := eval.Report{Checkpoint: l.Path, Step: l.Step, Backend: l.backend.Name(), EMA: !*raw}
 	if *doBPD {
-		if rep.BPD, err = evalBPD(l, test.Subset(*n), *batch, *strata, *seed, *clip); err != nil {
+		bo := eval.BoundOptions{Batch: *batch, Strata: *strata, Seed: *seed, ClipX0: *clip, Log: os.Stderr}
+		if rep.BPD, err = eval.Bound(l.backend, l, test.Subset(*n), bo); err != nil {
 			return err
 		}
 		rep.BPD.Description = "variational bound on the negative log-likelihood of the test images (" + *dataset + "), bits per dimension"
 	}
 	if *samples > 0 {
 		opts := ddpm.SampleOptions{Method: method, Eta: *eta, Steps: *steps, Spacing: spacing, ClipX0: *clip, Seed: *seed}
-		trainSet := func() (*data.Images, error) {
-			return loadData(*dataset, data.Train, l.Config.Model, *dataDir, false, info)
-		}
-		if !*withBaselines {
-			trainSet = nil
-		}
-		if rep.Quality, err = evalQuality(l, classifier, test, *samples, *batch, opts, trainSet, *grid); err != nil {
+		var ref *eval.Reference
+		if rep.Quality, ref, err = evalQuality(l, classifier, test, *samples, *batch, opts, *grid); err != nil {
 			return err
+		}
+		if *withBaselines {
+			trainSet, err := loadData(*dataset, data.Train, l.Config.Model, *dataDir, false, info)
+			if err != nil {
+				return err
+			}
+			if rep.Quality.Baselines, err = eval.MeasureBaselines(classifier, ref, trainSet, *samples, *seed); err != nil {
+				return err
+			}
 		}
 		rep.Quality.Classifier = *classifierPath
 	}
@@ -146,158 +147,23 @@ Examples:
 	return nil
 }
 
-// evalBPD measures the variational bound on test (the full chain, or the
-// stratified estimate).
-func evalBPD(l *loaded, test *data.Images, batch, strata int, seed int64, clip bool) (*eval.BPDReport, error) {
-	start := time.Now()
-	var totals, priors, vb0 []float64
-	T := l.Config.T
-	sumVB, sumMSE, sumX0 := make([]float64, T), make([]float64, T), make([]float64, T)
-	per := test.H * test.W * test.C
-	all := test.Float()
-	for b0 := 0; b0 < test.N; b0 += batch {
-		b1 := min(b0+batch, test.N)
-		x0 := tensors.FromFlatDataAndDimensions(all[b0*per:b1*per], b1-b0, test.H, test.W, test.C)
-		res, err := l.BPD(l.backend, x0, ddpm.BPDOptions{
-			Seed: seed + int64(b0), ClipX0: clip, Strata: strata,
-			Progress: func(done, total int) {
-				if done%100 == 0 || done == total {
-					fmt.Fprintf(os.Stderr, "\reval: images %d-%d of %d, pass %d/%d", b0+1, b1, test.N, done, total)
-				}
-			},
-		})
-		if err != nil {
-			return nil, err
-		}
-		totals = append(totals, res.Total...)
-		priors = append(priors, res.Prior...)
-		if strata == 0 {
-			vb0 = append(vb0, res.VB[0]...)
-			for t := range T {
-				for i := range res.VB[t] {
-					sumVB[t] += res.VB[t][i]
-					sumMSE[t] += res.MSE[t][i]
-					sumX0[t] += res.X0MSE[t][i]
-				}
-			}
-		}
-	}
-	fmt.Fprintln(os.Stderr)
-	m, se := meanStdErr(totals)
-	rep := &eval.BPDReport{Images: test.N, BitsPerDim: m, StdErr: se, Strata: strata, Prior: mean(priors),
-		Seconds: time.Since(start).Seconds(), ClipX0: clip}
-	if strata == 0 {
-		for t := range T {
-			sumVB[t] /= float64(test.N)
-			sumMSE[t] /= float64(test.N)
-			sumX0[t] /= float64(test.N)
-		}
-		rep.Decoder, rep.TermsPerT, rep.MSEPerT, rep.X0MSEPerT = mean(vb0), sumVB, sumMSE, sumX0
-	}
-	return rep, nil
-}
-
-// evalQuality draws samples and measures them (and optionally the
-// baselines) against the test set in the classifier's features.
-func evalQuality(l *loaded, c *eval.Classifier, test *data.Images, n, batch int, opts ddpm.SampleOptions, trainSet func() (*data.Images, error), grid string) (*eval.QualityReport, error) {
-	refPred, err := c.Predict(test)
+// evalQuality draws n samples and measures them against the test set in the
+// classifier's features, writing the first 64 to grid when it is set.
+func evalQuality(l *loaded, c *eval.Classifier, test *data.Images, n, batch int, opts ddpm.SampleOptions, grid string) (*eval.QualityReport, *eval.Reference, error) {
+	ref, err := eval.TestReference(c, test, n)
 	if err != nil {
-		return nil, err
-	}
-	ref, err := eval.NewReference(refPred.Features, refPred.N, refPred.Dim, n)
-	if err != nil {
-		return nil, err
-	}
-	if ref.N < n {
-		return nil, fmt.Errorf("-samples %d: the test set has only %d images for precision and recall", n, ref.N)
+		return nil, nil, fmt.Errorf("-samples %d: %w", n, err)
 	}
 	size, ch := l.Config.Model.ImageSize, l.Config.Model.InChannels
-	per := size * size * ch
-	s := l.Sampler(l.backend)
-	start := time.Now()
-	pixels := make([]float32, 0, n*per)
-	for b0 := 0; b0 < n; b0 += batch {
-		b := min(batch, n-b0)
-		o := opts
-		o.Seed = opts.Seed + int64(b0)
-		o.Progress = func(done, total int) {
-			if done%50 == 0 || done == total {
-				fmt.Fprintf(os.Stderr, "\reval: samples %d-%d of %d, step %d/%d", b0+1, b0+b, n, done, total)
-			}
-		}
-		res, err := s.Sample([]int{b, size, size, ch}, o)
-		if err != nil {
-			return nil, err
-		}
-		pixels = append(pixels, floats(res.Images)...)
+	q, pixels, err := eval.SampleQuality(l.backend, l, c, ref, size, ch, eval.QualityOptions{N: n, Batch: batch, Sample: opts, Log: os.Stderr})
+	if err != nil {
+		return nil, nil, err
 	}
-	fmt.Fprintln(os.Stderr)
-	sampleSeconds := time.Since(start).Seconds()
-	eval.Quantize(pixels)
 	if grid != "" {
 		k := min(n, 64)
-		if err := writeGrid(grid, pixels[:k*per], k, size, ch, 8, 2); err != nil {
-			return nil, err
+		if err := writeGrid(grid, pixels[:k*size*size*ch], k, size, ch, 8, 2); err != nil {
+			return nil, nil, err
 		}
 	}
-	pred, err := c.PredictFloat(pixels, n)
-	if err != nil {
-		return nil, err
-	}
-	q := &eval.QualityReport{ClassifierAccuracy: c.Config.TestAccuracy, SampleSeconds: sampleSeconds,
-		Sampler:     opts.Describe(l.Config.T),
-		Description: "samples against the test set in the features of an MNIST classifier: Frechet distance to all test digits' statistics (lower is better); precision and recall, k=3, against as many test digits (higher is better); mean entropy of p(y|x) in nats (lower: more recognisable) and exp(H(y) - H(y|x)), between 1 and 10 (higher is better)"}
-	if q.Samples, err = ref.Compare(pred); err != nil {
-		return nil, err
-	}
-	if trainSet != nil {
-		real, err := trainSet()
-		if err != nil {
-			return nil, err
-		}
-		if real.N < n {
-			return nil, fmt.Errorf("-baselines: the training set has only %d images, fewer than -samples %d", real.N, n)
-		}
-		q.Baselines = &eval.Baselines{}
-		tp, err := c.Predict(real.Subset(n))
-		if err != nil {
-			return nil, err
-		}
-		if q.Baselines.TrainVsTest, err = ref.Compare(tp); err != nil {
-			return nil, err
-		}
-		rng := rand.New(rand.NewPCG(uint64(opts.Seed), 0x401))
-		noise := make([]float32, n*per)
-		for i := range noise {
-			noise[i] = float32(rng.IntN(256))/127.5 - 1
-		}
-		np, err := c.PredictFloat(noise, n)
-		if err != nil {
-			return nil, err
-		}
-		if q.Baselines.Noise, err = ref.Compare(np); err != nil {
-			return nil, err
-		}
-	}
-	return q, nil
-}
-
-func mean(xs []float64) float64 {
-	s := 0.0
-	for _, x := range xs {
-		s += x
-	}
-	return s / float64(len(xs))
-}
-
-func meanStdErr(xs []float64) (float64, float64) {
-	m := mean(xs)
-	if len(xs) < 2 {
-		return m, math.NaN()
-	}
-	v := 0.0
-	for _, x := range xs {
-		v += (x - m) * (x - m)
-	}
-	return m, math.Sqrt(v/float64(len(xs)-1)) / math.Sqrt(float64(len(xs)))
+	return q, ref, nil
 }
