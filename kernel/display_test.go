@@ -91,3 +91,13 @@ func TestLabeledGrid(t *testing.T) {
 		t.Error("4 column labels for 3 columns: no error")
 	}
 }
+
+func TestMoments(t *testing.T) {
+	m, v := Moments([]float32{1, 2, 3, 4})
+	if m != 2.5 || v != 1.25 {
+		t.Errorf("Moments(1..4) = %v, %v; want 2.5, 1.25 (population variance)", m, v)
+	}
+	if got := Steps(3); len(got) != 3 || got[0] != 1 || got[2] != 3 {
+		t.Errorf("Steps(3) = %v, want [1 2 3]", got)
+	}
+}

@@ -3,12 +3,16 @@ package kernel
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/diffusion-go/ddpm/ddpm"
 	"github.com/diffusion-go/ddpm/ddpm/checkpoint"
+	"github.com/diffusion-go/ddpm/ddpm/data"
+	"github.com/diffusion-go/ddpm/ddpm/eval"
 	"github.com/diffusion-go/ddpm/ddpm/pretrained"
 	"github.com/diffusion-go/ddpm/ddpm/train"
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -113,4 +117,41 @@ func InterpolationGrid(a, b []float32, mixed *tensors.Tensor, pairs int, lambdas
 		px = append(px, b[p*per:(p+1)*per]...)
 	}
 	return LabeledGrid(px, pairs, len(lambdas)+2, h, w, c, zoom, cols, nil)
+}
+
+// ClassifierPaths are where NotebookClassifier looks for the MNIST
+// classifier, from a notebook's folder: the one `ddpm classifier` writes at
+// the repository's root, then the one-epoch classifier a notebook trained
+// before.
+var ClassifierPaths = []string{"../runs/classifier/mnist.ddpm", "runs/classifier-1epoch.ddpm"}
+
+// NotebookClassifier loads the MNIST classifier whose features measure
+// sample quality (see ClassifierPaths), or trains one for a single epoch
+// (about 98.7% test accuracy, a few minutes on 2 cores) and keeps it at the
+// last of ClassifierPaths.
+func NotebookClassifier(b backends.Backend) (*eval.Classifier, error) {
+	for _, p := range ClassifierPaths {
+		if _, err := os.Stat(p); err == nil {
+			return eval.LoadClassifier(b, p)
+		}
+	}
+	trainSet, err := data.LoadMNIST("", data.Train)
+	if err != nil {
+		return nil, err
+	}
+	test, err := data.LoadMNIST("", data.Test)
+	if err != nil {
+		return nil, err
+	}
+	cfg := eval.DefaultClassifierConfig()
+	cfg.Epochs = 1
+	c, err := eval.TrainClassifier(b, cfg, trainSet, test, nil)
+	if err != nil {
+		return nil, err
+	}
+	keep := ClassifierPaths[len(ClassifierPaths)-1]
+	if err := os.MkdirAll(filepath.Dir(keep), 0o755); err != nil {
+		return nil, err
+	}
+	return c, c.Save(keep)
 }

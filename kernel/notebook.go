@@ -10,6 +10,7 @@ import (
 
 	"github.com/diffusion-go/ddpm/ddpm"
 	"github.com/diffusion-go/ddpm/ddpm/checkpoint"
+	"github.com/diffusion-go/ddpm/ddpm/eval"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -239,4 +240,42 @@ func Check(ok bool, format string, args ...any) {
 		panic("check failed: " + msg)
 	}
 	fmt.Println("✓", msg)
+}
+
+// QualityRow is a row of a sample-quality table: the name, a bits/dim
+// column (may be empty), then the Fréchet distance, precision, recall and
+// the classifier score of q.
+func QualityRow(name, bpd string, q eval.Quality) []string {
+	return []string{name, bpd, fmt.Sprintf("%.2f", q.Frechet), fmt.Sprintf("%.2f", q.Precision), fmt.Sprintf("%.2f", q.Recall), fmt.Sprintf("%.2f", q.Labels.Score)}
+}
+
+// Steps returns 1, 2, ..., n as the x values of a per-timestep chart (on a
+// log axis, where t = 0 cannot be drawn, the term L_t sits at t + 1).
+func Steps(n int) []float64 {
+	ts := make([]float64, n)
+	for t := range ts {
+		ts[t] = float64(t + 1)
+	}
+	return ts
+}
+
+// Moments returns the mean and the population variance (divided by n) of xs.
+func Moments[F float32 | float64](xs []F) (mean, variance float64) {
+	for _, x := range xs {
+		mean += float64(x)
+	}
+	mean /= float64(len(xs))
+	for _, x := range xs {
+		variance += (float64(x) - mean) * (float64(x) - mean)
+	}
+	return mean, variance / float64(len(xs))
+}
+
+// ToFloat64 converts xs to float64 (for charts and statistics).
+func ToFloat64(xs []float32) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = float64(x)
+	}
+	return out
 }

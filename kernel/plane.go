@@ -3,6 +3,7 @@ package kernel
 import (
 	"encoding/base64"
 	"fmt"
+	"html"
 	"image/color"
 	"math"
 	"strings"
@@ -143,10 +144,31 @@ func (c PlaneChart) PNG() ([]byte, error) {
 // Row lays PNG images side by side, as an HTML snippet for
 // gonbui.DisplayHTML (each image keeps its size; the row wraps when narrow).
 func Row(pngs ...[]byte) string {
+	figs := make([]Figure, len(pngs))
+	for i, p := range pngs {
+		figs[i].PNG = p
+	}
+	return FigureRow(figs...)
+}
+
+// Figure is a PNG image with an optional caption.
+type Figure struct {
+	PNG     []byte
+	Caption string
+}
+
+// FigureRow lays figures side by side with their captions under them, as an
+// HTML snippet for gonbui.DisplayHTML (the row wraps when narrow).
+func FigureRow(figs ...Figure) string {
 	var sb strings.Builder
-	sb.WriteString(`<div style="display:flex;flex-wrap:wrap;gap:4px">`)
-	for _, p := range pngs {
-		fmt.Fprintf(&sb, `<img src="data:image/png;base64,%s">`, base64.StdEncoding.EncodeToString(p))
+	sb.WriteString(`<div style="display:flex;flex-wrap:wrap;gap:8px">`)
+	for _, f := range figs {
+		img := fmt.Sprintf(`<img src="data:image/png;base64,%s">`, base64.StdEncoding.EncodeToString(f.PNG))
+		if f.Caption == "" {
+			sb.WriteString(img)
+			continue
+		}
+		fmt.Fprintf(&sb, `<figure style="margin:0">%s<figcaption style="font-size:smaller">%s</figcaption></figure>`, img, html.EscapeString(f.Caption))
 	}
 	sb.WriteString(`</div>`)
 	return sb.String()

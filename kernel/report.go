@@ -76,10 +76,15 @@ func joinText(raw json.RawMessage) string {
 	return strings.Join(parts, "")
 }
 
+// KernelName is the Jupyter kernel the notebooks name and kernel/install.sh
+// registers: GoNB with this project's tools and plugin path, under its own
+// name so that a user's own "gonb" kernel is left alone.
+const KernelName = "gonb-ddpm"
+
 // RunOptions configures RunNotebook.
 type RunOptions struct {
 	Jupyter   string        // The jupyter executable.
-	Kernel    string        // Kernel name ("gonb").
+	Kernel    string        // Kernel name (KernelName).
 	ReportDir string        // Where the HTML report goes.
 	WorkDir   string        // Where the executed notebook (.ipynb) goes.
 	Timeout   time.Duration // Per cell.

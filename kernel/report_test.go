@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/diffusion-go/ddpm/ddpm"
 )
 
 func TestScanNotebook(t *testing.T) {
@@ -50,7 +53,7 @@ func TestCountEmbeddedImages(t *testing.T) {
 func TestRunNotebookCatchesFailures(t *testing.T) {
 	root, _ := filepath.Abs("..")
 	jupyter := filepath.Join(root, ".cache", "venv", "bin", "jupyter")
-	kernelJSON := filepath.Join(root, ".cache", "jupyter", "kernels", "gonb", "kernel.json")
+	kernelJSON := filepath.Join(root, ".cache", "jupyter", "kernels", KernelName, "kernel.json")
 	if _, err := os.Stat(jupyter); err != nil {
 		t.Skip("Jupyter is not installed here: run scripts/install-jupyter.sh")
 	}
@@ -60,7 +63,7 @@ func TestRunNotebookCatchesFailures(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go is not on PATH")
 	}
-	opts := RunOptions{Jupyter: jupyter, Kernel: "gonb", ReportDir: t.TempDir(), WorkDir: t.TempDir(),
+	opts := RunOptions{Jupyter: jupyter, Kernel: KernelName, ReportDir: t.TempDir(), WorkDir: t.TempDir(),
 		Timeout: 5 * time.Minute, Env: []string{"JUPYTER_DATA_DIR=" + filepath.Join(root, ".cache", "jupyter")}}
 	for _, tc := range []struct {
 		notebook string
@@ -109,6 +112,69 @@ func TestRunNotebookCatchesFailures(t *testing.T) {
 	}
 	if !strings.Contains(string(page), `src="mathjax/MathJax.js?config=`) {
 		t.Error("the offline report does not load the local MathJax")
+	}
+}
+
+// outsideSetup is the first cell of a user's own notebook in any folder:
+// it points GoNB's scratch module at a checkout of this repository (root)
+// and pins the versions the library is tested with (README, "Your own
+// notebooks").
+func outsideSetup(root string) string {
+	return "!*go mod edit -replace=github.com/diffusion-go/ddpm=" + root +
+		" && go get github.com/diffusion-go/ddpm@v0.0.0-00010101000000-000000000000 github.com/gomlx/gomlx@v0.26.0 github.com/janpfeifer/must@v0.2.0 2>&1 | grep -v '^go: ' || true"
+}
+
+// TestNotebookOutsideCheckout runs a notebook that lives outside this
+// checkout, set up as the README tells a user to, and reads a number the
+// library computed from its report.
+func TestNotebookOutsideCheckout(t *testing.T) {
+	root, _ := filepath.Abs("..")
+	jupyter := filepath.Join(root, ".cache", "venv", "bin", "jupyter")
+	if _, err := os.Stat(filepath.Join(root, ".cache", "jupyter", "kernels", KernelName, "kernel.json")); err != nil {
+		t.Skip("the GoNB kernel is not installed here: run scripts/install-jupyter.sh")
+	}
+	dir := t.TempDir()
+	cells := []string{outsideSetup(root), `import (
+	"fmt"
+
+	"github.com/diffusion-go/ddpm/ddpm"
+	"github.com/janpfeifer/must"
+)
+
+%%
+s := must.M1(ddpm.NewSchedule(ddpm.Linear, 1000))
+fmt.Printf("abar_T = %.6e\n", s.AlphasCumprod[999])`}
+	nb := map[string]any{"nbformat": 4, "nbformat_minor": 5,
+		"metadata": map[string]any{"kernelspec": map[string]string{"display_name": "Go (GoNB, ddpm)", "language": "go", "name": KernelName}}}
+	var cs []map[string]any
+	for _, c := range cells {
+		cs = append(cs, map[string]any{"cell_type": "code", "execution_count": nil, "metadata": map[string]any{}, "outputs": []any{}, "source": c})
+	}
+	nb["cells"] = cs
+	b, err := json.Marshal(nb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "mine.ipynb")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := RunOptions{Jupyter: jupyter, Kernel: KernelName, ReportDir: t.TempDir(), WorkDir: dir,
+		Timeout: 5 * time.Minute, Env: []string{"JUPYTER_DATA_DIR=" + filepath.Join(root, ".cache", "jupyter")}}
+	res, err := RunNotebook(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failures) > 0 {
+		t.Fatalf("a notebook outside the checkout failed: %v", res.Failures)
+	}
+	s, err := ddpm.NewSchedule(ddpm.Linear, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("abar_T = %.6e", s.AlphasCumprod[999])
+	if html, err := os.ReadFile(res.HTML); err != nil || !strings.Contains(string(html), want) {
+		t.Errorf("the report of a notebook outside the checkout lacks %q (%v)", want, err)
 	}
 }
 

@@ -28,6 +28,8 @@ type SamplingCurve struct {
 	Dir       string
 	Runs      []SamplingRun
 	Baselines *eval.Baselines // Real training digits and noise at the same N, when measured.
+	Model     string          // The checkpoint every run measured ("pretrained:mnist" for the shipped model).
+	Step      int64           // Its training steps.
 }
 
 // ReadSamplingCurve reads the reports <method>_<nfe>_s<seed>.json of dir.
@@ -57,6 +59,12 @@ func ReadSamplingCurve(dir string) (*SamplingCurve, error) {
 		}
 		if r.Report.Quality == nil {
 			return nil, fmt.Errorf("%s has no sample-quality report", p)
+		}
+		if len(c.Runs) == 0 {
+			c.Model, c.Step = r.Report.Checkpoint, r.Report.Step
+		} else if r.Report.Checkpoint != c.Model || r.Report.Step != c.Step {
+			return nil, fmt.Errorf("%s measures %s at step %d but the reports before it measure %s at step %d: one curve must come from one model (remove the old reports and run scripts/sampling.sh)",
+				p, r.Report.Checkpoint, r.Report.Step, c.Model, c.Step)
 		}
 		if c.Baselines == nil && r.Report.Quality.Baselines != nil {
 			c.Baselines = r.Report.Quality.Baselines
@@ -138,5 +146,10 @@ func (c *SamplingCurve) Table() string {
 	if b := c.Baselines; b != nil {
 		rows = append(rows, row("real training digits", "", "", b.TrainVsTest, ""), row("uniform noise", "", "", b.Noise, ""))
 	}
-	return MarkdownTable([]string{"sampler", "NFE", "seed", "Fréchet", "precision", "recall", "density", "coverage", "score", "sampling s"}, rows)
+	model := c.Model
+	if model == "pretrained:mnist" {
+		model = "the shipped MNIST model"
+	}
+	return fmt.Sprintf("Measured on %s at step %d.\n\n", model, c.Step) +
+		MarkdownTable([]string{"sampler", "NFE", "seed", "Fréchet", "precision", "recall", "density", "coverage", "score", "sampling s"}, rows)
 }

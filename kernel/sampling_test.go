@@ -18,7 +18,7 @@ import (
 func TestReadSamplingCurve(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, frechet float64, baselines bool) {
-		r := eval.Report{Quality: &eval.QualityReport{Samples: eval.Quality{N: 1000, Frechet: frechet}}}
+		r := eval.Report{Checkpoint: "pretrained:mnist", Step: 5740, Quality: &eval.QualityReport{Samples: eval.Quality{N: 1000, Frechet: frechet}}}
 		if baselines {
 			r.Quality.Baselines = &eval.Baselines{TrainVsTest: eval.Quality{Frechet: 7.5}}
 		}
@@ -55,8 +55,16 @@ func TestReadSamplingCurve(t *testing.T) {
 	if png, err := c.Chart(); err != nil || len(png) == 0 {
 		t.Errorf("chart: %v", err)
 	}
-	if tab := c.Table(); !strings.Contains(tab, "real training digits") || strings.Count(tab, "\n") != 2+4+2 {
+	if tab := c.Table(); !strings.Contains(tab, "real training digits") || !strings.HasPrefix(tab, "Measured on the shipped MNIST model at step 5740.") || strings.Count(tab, "\n") != 2+2+4+2 {
 		t.Errorf("table:\n%s", tab)
+	}
+	// A report of another model in the same folder is refused, by name.
+	b, _ := json.Marshal(eval.Report{Checkpoint: "pretrained:mnist", Step: 9000, Quality: &eval.QualityReport{}})
+	if err := os.WriteFile(filepath.Join(dir, "heun_19_s1.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadSamplingCurve(dir); err == nil || !strings.Contains(err.Error(), "heun_19_s1.json measures pretrained:mnist at step 9000") {
+		t.Errorf("two models in one curve: %v", err)
 	}
 	if _, err := ReadSamplingCurve(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no reports") {
 		t.Errorf("empty folder: %v", err)

@@ -27,7 +27,7 @@ func main() {
 	reports := flag.String("reports", "reports", "folder for the HTML reports")
 	work := flag.String("work", ".cache/executed", "folder for the executed notebooks")
 	jupyter := flag.String("jupyter", "", "jupyter executable (default: .cache/venv/bin/jupyter, else jupyter on PATH)")
-	kernelName := flag.String("kernel", "gonb", "Jupyter kernel name")
+	kernelName := flag.String("kernel", kernel.KernelName, "Jupyter kernel name")
 	timeout := flag.Duration("timeout", 60*time.Minute, "time limit per cell")
 	mathjax := flag.String("mathjax", ".cache/mathjax", "MathJax 2 files to copy next to the reports, so that they render offline (scripts/install-jupyter.sh unpacks them); \"\" loads MathJax from the web")
 	flag.Parse()
@@ -57,7 +57,7 @@ func main() {
 		}
 	}
 	var env []string
-	if os.Getenv("JUPYTER_DATA_DIR") == "" && fileExists(".cache/jupyter/kernels/gonb/kernel.json") {
+	if os.Getenv("JUPYTER_DATA_DIR") == "" && fileExists(".cache/jupyter/kernels/"+kernel.KernelName+"/kernel.json") {
 		// The kernel that scripts/install-jupyter.sh registered for this checkout.
 		abs, _ := filepath.Abs(".cache/jupyter")
 		env = append(env, "JUPYTER_DATA_DIR="+abs)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/diffusion-go/ddpm/kernel"
 )
 
 // TestExitStatus runs the command on a passing notebook and two failing ones
@@ -18,7 +20,7 @@ func TestExitStatus(t *testing.T) {
 		t.Skip("executes three notebooks; skipped in -short mode")
 	}
 	root, _ := filepath.Abs(filepath.Join("..", "..", ".."))
-	for _, need := range []string{".cache/venv/bin/jupyter", ".cache/jupyter/kernels/gonb/kernel.json"} {
+	for _, need := range []string{".cache/venv/bin/jupyter", ".cache/jupyter/kernels/" + kernel.KernelName + "/kernel.json"} {
 		if _, err := os.Stat(filepath.Join(root, need)); err != nil {
 			t.Skipf("%s is not installed here: run scripts/install-jupyter.sh", need)
 		}
