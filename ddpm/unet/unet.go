@@ -75,7 +75,6 @@ func Preset(name string) (Config, error) {
 	return c, nil
 }
 
-// Validate checks that the configuration describes a buildable network.
 // Limits that catch a mistyped size before it becomes an allocation of
 // terabytes; each is far above any model these machines can run.
 const (
@@ -85,6 +84,7 @@ const (
 	maxStages    = 16
 )
 
+// Validate checks that the configuration describes a buildable network.
 func (c Config) Validate() error {
 	switch {
 	case c.ImageSize < 1:

@@ -166,10 +166,7 @@ Examples:
 		return nil, err
 	}
 	if *dataset == "" {
-		*dataset = "mnist"
-		if cfg.Preset == "cifar10" {
-			*dataset = "cifar10"
-		}
+		*dataset = train.PresetData(cfg.Preset)
 	}
 	return &trainArgs{cfg: cfg, dir: *dir, dataset: *dataset, dataDir: *dataDir, download: *download,
 		limit: *limit, logEvery: *logEvery}, nil
