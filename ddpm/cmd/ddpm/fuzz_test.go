@@ -4,6 +4,9 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/diffusion-go/ddpm/ddpm"
+	"github.com/diffusion-go/ddpm/ddpm/train"
 )
 
 // FuzzTrainFlags: any command line given to ddpm train parses to a valid
@@ -33,4 +36,35 @@ func FuzzTrainFlags(f *testing.F) {
 			t.Fatalf("%q parsed without a run folder", line)
 		}
 	})
+}
+
+// TestTrainFlagsOverPreset: the defaults shown in -h are the mnist preset's,
+// but a flag that is not given keeps the chosen preset's value, and one that
+// is given wins (even when it equals the mnist default).
+func TestTrainFlagsOverPreset(t *testing.T) {
+	cifar, err := train.DefaultConfig("cifar10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := parseTrainArgs([]string{"-dir", "d", "-preset", "cifar10"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.cfg.BatchSize != cifar.BatchSize || a.cfg.LearningRate != cifar.LearningRate || a.cfg.EMADecay != cifar.EMADecay ||
+		a.cfg.Model.Channels != cifar.Model.Channels || a.cfg.Model.Dropout != cifar.Model.Dropout || a.dataset != "cifar10" {
+		t.Errorf("-preset cifar10 alone: batch %d, lr %g, ema %g, ch %d, dropout %g, data %s; want the preset's %d, %g, %g, %d, %g, cifar10",
+			a.cfg.BatchSize, a.cfg.LearningRate, a.cfg.EMADecay, a.cfg.Model.Channels, a.cfg.Model.Dropout, a.dataset,
+			cifar.BatchSize, cifar.LearningRate, cifar.EMADecay, cifar.Model.Channels, cifar.Model.Dropout)
+	}
+	a, err = parseTrainArgs([]string{"-dir", "d", "-preset", "cifar10", "-batch", "64", "-dropout", "0", "-attn", "none", "-loss", "hybrid", "-variance", "learned-range"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.cfg.BatchSize != 64 || a.cfg.Model.Dropout != 0 || a.cfg.Model.AttnResolutions != nil || a.cfg.Loss != ddpm.Hybrid || a.cfg.Model.OutChannels != 6 {
+		t.Errorf("given flags: batch %d, dropout %g, attn %v, loss %v, out channels %d; want 64, 0, none, hybrid, 6",
+			a.cfg.BatchSize, a.cfg.Model.Dropout, a.cfg.Model.AttnResolutions, a.cfg.Loss, a.cfg.Model.OutChannels)
+	}
+	if _, err := parseTrainArgs([]string{"-dir", "d", "-lr", "0"}); err == nil {
+		t.Error("-lr 0: no error (it is a learning rate, not a request for the preset's)")
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	gocontext "context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -39,6 +40,9 @@ folder's lock. Ctrl-C (SIGINT) or SIGTERM finishes the current step, writes a
 checkpoint and exits with status 130 (SIGINT) or 143 (SIGTERM); a second signal
 stops at once.
 
+The defaults shown are the mnist preset's; with another -preset, every flag
+that is not given keeps that preset's value.
+
 Examples:
   ddpm train -preset mnist -dir runs/mnist -steps 2000
   ddpm train -preset mnist -dir runs/bound -loss vlb -variance learned-range
@@ -50,35 +54,31 @@ Examples:
 	download := fs.Bool("download", false, "download CIFAR-10 (170 MB, SHA-256 checked) if it is not in -data-dir")
 	limit := fs.Int("limit", 0, "use only the first N training images (0: all)")
 	logEvery := fs.Int("log-every", 50, "steps between metrics lines (and progress lines when not on a terminal)")
-	// Every setting of the preset can be overridden; the defaults shown are mnist's.
+	// Every setting of the preset can be overridden. The defaults shown are
+	// the mnist preset's; a flag that is not given keeps its preset's value.
 	def, _ := train.DefaultConfig("mnist")
-	steps := fs.Int("steps", 0, fmt.Sprintf("total training steps (0: the preset's; mnist %d)", def.Steps))
-	batch := fs.Int("batch", 0, fmt.Sprintf("batch size (0: the preset's; mnist %d)", def.BatchSize))
-	lr := fs.Float64("lr", 0, fmt.Sprintf("peak learning rate (0: the preset's; mnist %g)", def.LearningRate))
-	warmup := fs.Int("warmup", -1, "learning-rate warmup steps (-1: the preset's)")
-	ema := fs.Float64("ema", -1, "EMA decay of the weights (-1: the preset's)")
-	clip := fs.Float64("grad-clip", -1, "clip the gradient's global norm (0: off; -1: the preset's, 1.0)")
-	seed := fs.Int64("seed", 1, "seed of initialisation, data order, timesteps and noise")
-	every := fs.Int("checkpoint-every", 0, "steps between checkpoints (0: the preset's)")
-	keep := fs.Int("keep", -1, "checkpoints to keep (0: all; -1: the preset's, 3)")
-	T := fs.Int("T", 0, "diffusion steps (0: the preset's, 1000)")
-	channels := fs.Int("channels", 0, "U-Net base channels (0: the preset's)")
-	channelMult := fs.String("channel-mult", "", `U-Net channel multipliers per resolution, e.g. "1,2,2" ("": the preset's)`)
-	resBlocks := fs.Int("res-blocks", 0, "U-Net ResNet blocks per resolution (0: the preset's)")
-	attn := fs.String("attn", "", `resolutions with self-attention, e.g. "16" or "14,7"; "none" for none ("": the preset's)`)
-	groups := fs.Int("groups", 0, "GroupNorm groups (0: the preset's)")
-	dropout := fs.Float64("dropout", -1, "U-Net dropout (-1: the preset's)")
-	var schedule ddpm.BetaSchedule
-	var pred ddpm.Prediction
-	var variance ddpm.VarianceType
-	var loss ddpm.LossType
-	var tsampler ddpm.TimestepSamplerKind
-	var set = map[string]bool{}
-	fs.Func("schedule", "beta schedule: linear (default), cosine, quadratic", func(s string) error { set["schedule"] = true; return schedule.Set(s) })
-	fs.Func("prediction", "what the network predicts: eps (default), x0, v, mean", func(s string) error { set["prediction"] = true; return pred.Set(s) })
-	fs.Func("variance", "reverse variance: fixed-large (default), fixed-small, learned-range", func(s string) error { set["variance"] = true; return variance.Set(s) })
-	fs.Func("loss", "training loss: simple (default), vlb, hybrid", func(s string) error { set["loss"] = true; return loss.Set(s) })
-	fs.Func("timesteps", "timestep sampling: uniform (default), loss-second-moment", func(s string) error { set["timesteps"] = true; return tsampler.Set(s) })
+	steps := fs.Int("steps", def.Steps, "total training steps")
+	batch := fs.Int("batch", def.BatchSize, "batch size")
+	lr := fs.Float64("lr", def.LearningRate, "peak learning rate")
+	warmup := fs.Int("warmup", def.Warmup, "learning-rate warmup steps")
+	ema := fs.Float64("ema", def.EMADecay, "EMA decay of the weights")
+	clip := fs.Float64("grad-clip", def.GradClip, "clip the gradient's global norm (0: off)")
+	seed := fs.Int64("seed", def.Seed, "seed of initialisation, data order, timesteps and noise")
+	every := fs.Int("checkpoint-every", def.CheckpointEvery, "steps between checkpoints")
+	keep := fs.Int("keep", def.KeepCheckpoints, "checkpoints to keep (0: all)")
+	T := fs.Int("T", def.T, "diffusion steps")
+	channels := fs.Int("channels", def.Model.Channels, "U-Net base channels")
+	channelMult := fs.String("channel-mult", joinInts(def.Model.ChannelMult), `U-Net channel multipliers per resolution`)
+	resBlocks := fs.Int("res-blocks", def.Model.NumResBlocks, "U-Net ResNet blocks per resolution")
+	attn := fs.String("attn", joinInts(def.Model.AttnResolutions), `resolutions with self-attention, e.g. "16" or "14,7"; "none" for none`)
+	groups := fs.Int("groups", def.Model.NumGroups, "GroupNorm groups")
+	dropout := fs.Float64("dropout", def.Model.Dropout, "U-Net dropout")
+	schedule, pred, variance, loss, tsampler := def.Schedule, def.Prediction, def.Variance, def.Loss, def.Timesteps
+	fs.Var(&schedule, "schedule", "beta schedule: linear (default), cosine, quadratic")
+	fs.Var(&pred, "prediction", "what the network predicts: eps (default), x0, v, mean")
+	fs.Var(&variance, "variance", "reverse variance: fixed-large, fixed-small, learned-range")
+	fs.Var(&loss, "loss", "training loss: simple (default), vlb, hybrid")
+	fs.Var(&tsampler, "timesteps", "timestep sampling: uniform (default), loss-second-moment")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
@@ -92,67 +92,47 @@ Examples:
 	if err != nil {
 		return nil, err
 	}
-	override := func(dst *int, v int, unset int) {
-		if v != unset {
-			*dst = v
+	// The flags given on the command line, applied over the preset.
+	apply := map[string]func() error{
+		"steps":            func() error { cfg.Steps = *steps; return nil },
+		"batch":            func() error { cfg.BatchSize = *batch; return nil },
+		"lr":               func() error { cfg.LearningRate = *lr; return nil },
+		"warmup":           func() error { cfg.Warmup = *warmup; return nil },
+		"ema":              func() error { cfg.EMADecay = *ema; return nil },
+		"grad-clip":        func() error { cfg.GradClip = *clip; return nil },
+		"seed":             func() error { cfg.Seed = *seed; return nil },
+		"checkpoint-every": func() error { cfg.CheckpointEvery = *every; return nil },
+		"keep":             func() error { cfg.KeepCheckpoints = *keep; return nil },
+		"T":                func() error { cfg.T = *T; return nil },
+		"channels":         func() error { cfg.Model.Channels = *channels; return nil },
+		"res-blocks":       func() error { cfg.Model.NumResBlocks = *resBlocks; return nil },
+		"groups":           func() error { cfg.Model.NumGroups = *groups; return nil },
+		"dropout":          func() error { cfg.Model.Dropout = *dropout; return nil },
+		"schedule":         func() error { cfg.Schedule = schedule; return nil },
+		"prediction":       func() error { cfg.Prediction = pred; return nil },
+		"variance":         func() error { cfg.Variance = variance; return nil },
+		"loss":             func() error { cfg.Loss = loss; return nil },
+		"timesteps":        func() error { cfg.Timesteps = tsampler; return nil },
+		"channel-mult": func() (err error) {
+			cfg.Model.ChannelMult, err = parseInts("-channel-mult", *channelMult)
+			return err
+		},
+		"attn": func() (err error) {
+			if strings.TrimSpace(*attn) == "none" {
+				cfg.Model.AttnResolutions = nil
+				return nil
+			}
+			cfg.Model.AttnResolutions, err = parseInts("-attn", *attn)
+			return err
+		},
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if fn := apply[f.Name]; fn != nil && err == nil {
+			err = fn()
 		}
-	}
-	override(&cfg.Steps, *steps, 0)
-	override(&cfg.BatchSize, *batch, 0)
-	override(&cfg.Warmup, *warmup, -1)
-	override(&cfg.CheckpointEvery, *every, 0)
-	override(&cfg.KeepCheckpoints, *keep, -1)
-	override(&cfg.T, *T, 0)
-	if *channels != 0 {
-		cfg.Model.Channels = *channels
-	}
-	if *lr != 0 {
-		cfg.LearningRate = *lr
-	}
-	if *ema != -1 {
-		cfg.EMADecay = *ema
-	}
-	if *clip != -1 {
-		cfg.GradClip = *clip
-	}
-	if *dropout != -1 {
-		cfg.Model.Dropout = *dropout
-	}
-	if *resBlocks != 0 {
-		cfg.Model.NumResBlocks = *resBlocks
-	}
-	if *groups != 0 {
-		cfg.Model.NumGroups = *groups
-	}
-	if *channelMult != "" {
-		if cfg.Model.ChannelMult, err = parseInts("-channel-mult", *channelMult); err != nil {
-			return nil, err
-		}
-	}
-	switch *attn {
-	case "":
-	case "none":
-		cfg.Model.AttnResolutions = nil
-	default:
-		if cfg.Model.AttnResolutions, err = parseInts("-attn", *attn); err != nil {
-			return nil, err
-		}
-	}
-	cfg.Seed = *seed
-	if set["schedule"] {
-		cfg.Schedule = schedule
-	}
-	if set["prediction"] {
-		cfg.Prediction = pred
-	}
-	if set["variance"] {
-		cfg.Variance = variance
-	}
-	if set["loss"] {
-		cfg.Loss = loss
-	}
-	if set["timesteps"] {
-		cfg.Timesteps = tsampler
+	})
+	if err != nil {
+		return nil, err
 	}
 	sched, err := ddpm.NewSchedule(cfg.Schedule, cfg.T)
 	if err != nil {
@@ -297,4 +277,16 @@ func (p *progress) done() {
 	if p.tty {
 		fmt.Fprintln(p.w)
 	}
+}
+
+// joinInts writes a list of ints as a flag value ("1,2,2"; "none" when empty).
+func joinInts(xs []int) string {
+	if len(xs) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.Itoa(x)
+	}
+	return strings.Join(parts, ",")
 }
