@@ -47,20 +47,12 @@ func modelContext(src *context.Context, ema bool) (*context.Context, error) {
 	return dst, nil
 }
 
-// LoadForSampling reads a training checkpoint or a model file and returns
-// its configuration and a context with its weights under the model scope: a
+// weightsFromFile returns the configuration of a training checkpoint or a
+// model file and a context with its weights under the model scope: a
 // training checkpoint's EMA weights (or raw weights when ema is false), a
-// model file's only weights.
-func LoadForSampling(path string, ema bool) (Config, *context.Context, error) {
-	ck, err := checkpoint.Read(path)
-	if err != nil {
-		return Config{}, nil, err
-	}
-	return FromFile(ck, ema)
-}
-
-// FromFile is LoadForSampling on a file already read.
-func FromFile(ck *checkpoint.File, ema bool) (Config, *context.Context, error) {
+// model file's only weights. LoadTrained, TrainedFromFile and ExportModel
+// read weights through it: one load path.
+func weightsFromFile(ck *checkpoint.File, ema bool) (Config, *context.Context, error) {
 	path := ck.Path
 	switch ck.Kind {
 	case checkpoint.Training, checkpoint.Model, "":
@@ -114,7 +106,7 @@ func LoadTrained(path string, ema bool) (*Trained, error) {
 
 // TrainedFromFile is LoadTrained on a file already read.
 func TrainedFromFile(ck *checkpoint.File, ema bool) (*Trained, error) {
-	cfg, ctx, err := FromFile(ck, ema)
+	cfg, ctx, err := weightsFromFile(ck, ema)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +153,7 @@ func ExportModel(ck *checkpoint.File, path string, prov Provenance) error {
 	if ck.Kind != checkpoint.Training && ck.Kind != "" {
 		return fmt.Errorf("%s holds a %s; export takes a training checkpoint", ck.Path, ck.Kind)
 	}
-	cfg, ctx, err := FromFile(ck, true)
+	cfg, ctx, err := weightsFromFile(ck, true)
 	if err != nil {
 		return err
 	}
