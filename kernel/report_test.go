@@ -120,7 +120,7 @@ func TestRunNotebookCatchesFailures(t *testing.T) {
 // and pins the versions the library is tested with (README, "Your own
 // notebooks").
 func outsideSetup(root string) string {
-	return "!*go mod edit -replace=github.com/diffusion-go/ddpm=" + root +
+	return "!*cat " + root + "/go.sum " + root + "/kernel/tools/go.sum >> go.sum && go mod edit -replace=github.com/diffusion-go/ddpm=" + root +
 		" && go get github.com/diffusion-go/ddpm@v0.0.0-00010101000000-000000000000 github.com/gomlx/gomlx@v0.26.0 github.com/janpfeifer/must@v0.2.0 2>&1 | grep -v '^go: ' || true"
 }
 
