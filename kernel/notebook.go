@@ -12,6 +12,7 @@ import (
 	"github.com/diffusion-go/ddpm/ddpm/checkpoint"
 	"github.com/diffusion-go/ddpm/ddpm/eval"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/janpfeifer/gonb/gonbui"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -234,7 +235,10 @@ func RateDistortionCharts(b *ddpm.BPD, name string) ([][]byte, error) {
 // Check stops a notebook cell with the message when a property that its
 // prose states does not hold (the report runner then fails), and shows the
 // message as confirmed when it does: the way a notebook asserts what it shows.
+// It first waits until GoNB has shown everything the cell displayed (see
+// gonbui.Sync), so that a check at the end of a cell also keeps its figures.
 func Check(ok bool, format string, args ...any) {
+	gonbui.Sync()
 	msg := fmt.Sprintf(format, args...)
 	if !ok {
 		panic("check failed: " + msg)

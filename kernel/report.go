@@ -28,7 +28,8 @@ var failureMarkers = []string{"panic:", "exit status ", "[[error]]", "fatal erro
 func ScanNotebook(ipynb []byte) ([]CellFailure, error) {
 	var nb struct {
 		Cells []struct {
-			CellType string `json:"cell_type"`
+			CellType string          `json:"cell_type"`
+			Source   json.RawMessage `json:"source"`
 			Outputs  []struct {
 				OutputType string          `json:"output_type"`
 				Name       string          `json:"name"`
@@ -45,6 +46,9 @@ func ScanNotebook(ipynb []byte) ([]CellFailure, error) {
 	for i, c := range nb.Cells {
 		if c.CellType != "code" {
 			continue
+		}
+		if len(c.Outputs) == 0 && strings.Contains(joinText(c.Source), "gonbui.Display") {
+			fails = append(fails, CellFailure{Cell: i, Message: "the cell displays but shows nothing: its output was lost (end the cell with gonbui.Sync())"})
 		}
 		for _, o := range c.Outputs {
 			switch {

@@ -21,7 +21,9 @@ func TestScanNotebook(t *testing.T) {
 	  {"cell_type": "code", "outputs": [{"output_type": "stream", "name": "stderr", "text": ["goroutine 1:\n", "panic: boom\n"]}]},
 	  {"cell_type": "code", "outputs": [{"output_type": "stream", "name": "stderr", "text": "exit status 3\n"}]},
 	  {"cell_type": "code", "outputs": [{"output_type": "error", "ename": "ERROR", "evalue": "failed to run"}]},
-	  {"cell_type": "code", "outputs": [{"output_type": "stream", "name": "stderr", "text": "go: added github.com/x v1\n"}]}
+	  {"cell_type": "code", "outputs": [{"output_type": "stream", "name": "stderr", "text": "go: added github.com/x v1\n"}]},
+	  {"cell_type": "code", "source": ["%%\n", "gonbui.DisplayPNG(png)"], "outputs": []},
+	  {"cell_type": "code", "source": "%%\nx := 1", "outputs": []}
 	]}`
 	fails, err := ScanNotebook([]byte(nb))
 	if err != nil {
@@ -31,8 +33,8 @@ func TestScanNotebook(t *testing.T) {
 	for _, f := range fails {
 		cells = append(cells, f.Cell)
 	}
-	if len(fails) != 3 || cells[0] != 2 || cells[1] != 3 || cells[2] != 4 {
-		t.Errorf("failures in cells %v (%v), want 2, 3, 4", cells, fails)
+	if len(fails) != 4 || cells[0] != 2 || cells[1] != 3 || cells[2] != 4 || cells[3] != 6 {
+		t.Errorf("failures in cells %v (%v), want 2, 3, 4 and 6 (a display that shows nothing)", cells, fails)
 	}
 	if _, err := ScanNotebook([]byte("{not json")); err == nil {
 		t.Error("corrupt notebook: no error")
