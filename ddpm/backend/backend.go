@@ -135,15 +135,24 @@ func Choose() Choice {
 		}
 	}
 	if _, off := os.LookupEnv(xla.NoAutoInstallEnv); off {
-		return Choice{Config: PureGoConfig, Reason: "no PJRT plugin found and " + xla.NoAutoInstallEnv + " is set; run scripts/install-pjrt.sh"}
+		return Choice{Config: PureGoConfig, Reason: "no PJRT plugin found and " + xla.NoAutoInstallEnv + " is set; " + installAdvice()}
 	}
 	if err := autoInstall(); err != nil {
-		return Choice{Config: PureGoConfig, Reason: fmt.Sprintf("no PJRT plugin found and auto-install failed (%v); run scripts/install-pjrt.sh", err)}
+		return Choice{Config: PureGoConfig, Reason: fmt.Sprintf("no PJRT plugin found and auto-install failed (%v); %s", err, installAdvice())}
 	}
 	if path := FindPlugin("cpu"); path != "" {
 		return Choice{Config: "xla:" + path + ",shared_buffers", Plugin: path, Reason: "auto-installed PJRT cpu plugin " + path}
 	}
-	return Choice{Config: PureGoConfig, Reason: "no PJRT plugin found after auto-install; run scripts/install-pjrt.sh"}
+	return Choice{Config: PureGoConfig, Reason: "no PJRT plugin found after auto-install; " + installAdvice()}
+}
+
+// installAdvice says where plugins were looked for and how to get one,
+// from any folder.
+func installAdvice() string {
+	return "looked in " + strings.Join(SearchPath(), ", ") + "; to install the CPU plugin run scripts/install-pjrt.sh in a checkout of " +
+		"github.com/diffusion-go/ddpm (it writes .pjrt/ there, found from any folder below it and by binaries built in it), " +
+		"or put pjrt_c_api_cpu_plugin.so in ~/.local/lib/go-xla (where GoMLX's installer puts it), " +
+		"or name the folder that holds it in PJRT_PLUGIN_LIBRARY_PATH"
 }
 
 // pluginNameOf returns the plugin name of an "xla:<name>" configuration
