@@ -42,6 +42,10 @@ type benchResult struct {
 	TrainStepSeconds    float64 `json:"train_step_seconds"` // Median of the timed steps.
 	TrainImagesPerSec   float64 `json:"train_images_per_sec"`
 	TrainCompileSeconds float64 `json:"train_compile_seconds"` // First step minus the median.
+	// Achieved GFLOP/s of the training step and of a sampler step, from the
+	// network's nominal FLOP count (unet.Config.TrainFLOPs, ForwardFLOPs).
+	TrainGFLOPS  float64 `json:"train_gflops,omitempty"`
+	SampleGFLOPS float64 `json:"ancestral_step_gflops,omitempty"`
 
 	// Sampler steps are timed over a few steps and the rate given for the
 	// full loops: 1000 ancestral steps, 50 DDIM steps.
@@ -165,7 +169,23 @@ func benchProcess(argv []string) (benchResult, error) {
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.PeakRSSBytes = ru.Maxrss * 1024 // Linux reports KiB.
 	}
+	r.addGFLOPS()
 	return r, nil
+}
+
+// addGFLOPS fills in the achieved GFLOP/s of a result measured by another
+// program (the PyTorch reference runs the same network).
+func (r *benchResult) addGFLOPS() {
+	m, err := unet.Preset(r.Preset)
+	if err != nil || r.Batch == 0 {
+		return
+	}
+	if r.TrainGFLOPS == 0 && r.TrainStepSeconds > 0 {
+		r.TrainGFLOPS = float64(m.TrainFLOPs(r.Batch)) / r.TrainStepSeconds / 1e9
+	}
+	if r.SampleGFLOPS == 0 && r.AncestralStepSeconds > 0 {
+		r.SampleGFLOPS = float64(m.ForwardFLOPs(r.Batch)) / r.AncestralStepSeconds / 1e9
+	}
 }
 
 func (s *benchSummary) summarise() {
@@ -191,6 +211,8 @@ func (s *benchSummary) summarise() {
 		m.TrainStepSeconds = med(func(r benchResult) float64 { return r.TrainStepSeconds })
 		m.TrainImagesPerSec = med(func(r benchResult) float64 { return r.TrainImagesPerSec })
 		m.TrainCompileSeconds = med(func(r benchResult) float64 { return r.TrainCompileSeconds })
+		m.TrainGFLOPS = med(func(r benchResult) float64 { return r.TrainGFLOPS })
+		m.SampleGFLOPS = med(func(r benchResult) float64 { return r.SampleGFLOPS })
 		m.AncestralStepSeconds = med(func(r benchResult) float64 { return r.AncestralStepSeconds })
 		m.Ancestral1000PerSec = med(func(r benchResult) float64 { return r.Ancestral1000PerSec })
 		m.DDIMStepSeconds = med(func(r benchResult) float64 { return r.DDIMStepSeconds })
@@ -221,20 +243,20 @@ func (s *benchSummary) summarise() {
 
 func (s *benchSummary) table(w io.Writer, presets []string) {
 	fmt.Fprintf(w, "machine: %s\n\n", s.Machine)
-	fmt.Fprintf(w, "%-8s %-8s %10s %6s %12s %10s %14s %12s %10s %10s\n", "preset", "impl", "params", "batch",
-		"train img/s", "compile s", "1000-step img/s", "DDIM50 img/s", "peak RSS", "threads")
+	fmt.Fprintf(w, "%-8s %-8s %10s %6s %12s %12s %10s %14s %12s %12s %10s %10s\n", "preset", "impl", "params", "batch",
+		"train img/s", "train GFLOP/s", "compile s", "1000-step img/s", "DDIM50 img/s", "step GFLOP/s", "peak RSS", "threads")
 	for _, p := range presets {
 		for _, impl := range []string{"go", "pytorch"} {
 			m, ok := s.Median[impl+"/"+p]
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(w, "%-8s %-8s %10d %6d %12.1f %10.1f %14.3f %12.2f %8.0fMB %10d\n", p, impl, m.Parameters, m.Batch,
-				m.TrainImagesPerSec, m.TrainCompileSeconds, m.Ancestral1000PerSec, m.DDIM50PerSec, float64(m.PeakRSSBytes)/1e6, m.Threads)
+			fmt.Fprintf(w, "%-8s %-8s %10d %6d %12.1f %12.1f %10.1f %14.3f %12.2f %12.1f %8.0fMB %10d\n", p, impl, m.Parameters, m.Batch,
+				m.TrainImagesPerSec, m.TrainGFLOPS, m.TrainCompileSeconds, m.Ancestral1000PerSec, m.DDIM50PerSec, m.SampleGFLOPS, float64(m.PeakRSSBytes)/1e6, m.Threads)
 		}
 		if r, ok := s.Ratio[p]; ok {
-			fmt.Fprintf(w, "%-8s %-8s %10s %6s %11.2fx %10s %13.2fx %11.2fx %9.2fx\n", p, "go/torch", "", "",
-				r["train_images_per_sec"], "", r["ancestral1000_images_per_sec"], r["ddim50_images_per_sec"], r["peak_rss"])
+			fmt.Fprintf(w, "%-8s %-8s %10s %6s %11.2fx %12s %10s %13.2fx %11.2fx %12s %9.2fx\n", p, "go/torch", "", "",
+				r["train_images_per_sec"], "", "", r["ancestral1000_images_per_sec"], r["ddim50_images_per_sec"], "", r["peak_rss"])
 		}
 	}
 	fmt.Fprintf(w, "\nmedians of %d rounds; speeds are images/s (higher is better), ratios Go / PyTorch\n", len(s.Rounds)/max(1, len(s.Median)))
@@ -305,6 +327,7 @@ func benchGo(preset string, batch, trainSteps, sampleSteps int) (benchResult, er
 	r.TrainStepSeconds = median(times[1:])
 	r.TrainCompileSeconds = times[0] - r.TrainStepSeconds
 	r.TrainImagesPerSec = float64(cfg.BatchSize) / r.TrainStepSeconds
+	r.TrainGFLOPS = float64(m.TrainFLOPs(cfg.BatchSize)) / r.TrainStepSeconds / 1e9
 
 	ema, err := tr.EMAContext()
 	if err != nil {
@@ -337,6 +360,7 @@ func benchGo(preset string, batch, trainSteps, sampleSteps int) (benchResult, er
 	r.DDIMStepSeconds = median(ddim[1:])
 	r.SampleCompileSeconds = anc[0] - r.AncestralStepSeconds
 	r.Ancestral1000PerSec = float64(cfg.BatchSize) / (1000 * r.AncestralStepSeconds)
+	r.SampleGFLOPS = float64(m.ForwardFLOPs(cfg.BatchSize)) / r.AncestralStepSeconds / 1e9
 	r.DDIM50PerSec = float64(cfg.BatchSize) / (50 * r.DDIMStepSeconds)
 	return r, nil
 }

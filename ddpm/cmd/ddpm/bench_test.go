@@ -53,6 +53,13 @@ func TestBenchSummary(t *testing.T) {
 	if r["train_images_per_sec"] != 0.5 || r["ancestral1000_images_per_sec"] != 2 || r["ddim50_images_per_sec"] != 0.5 || r["peak_rss"] != 2 {
 		t.Errorf("ratios %v", r)
 	}
+	// GFLOP/s of a PyTorch result come from the same count: mnist at batch
+	// 64 is 72.9 GFLOP per training step, 24.3 per sampler step.
+	pt := benchResult{Impl: "pytorch", Preset: "mnist", Batch: 64, TrainStepSeconds: 0.5, AncestralStepSeconds: 0.25}
+	pt.addGFLOPS()
+	if math.Abs(pt.TrainGFLOPS-145.9) > 0.1 || math.Abs(pt.SampleGFLOPS-97.3) > 0.1 {
+		t.Errorf("GFLOP/s %.2f and %.2f, want 145.9 (72.95 GFLOP in 0.5 s) and 97.3 (24.33 in 0.25 s)", pt.TrainGFLOPS, pt.SampleGFLOPS)
+	}
 	var b bytes.Buffer
 	s.table(&b, []string{"mnist"})
 	if !strings.Contains(b.String(), "go/torch") || !strings.Contains(b.String(), "0.50x") {
