@@ -65,6 +65,7 @@ type benchSummary struct {
 	Rounds  []benchResult                 `json:"rounds"`
 	Median  map[string]benchResult        `json:"median"`                    // Key: impl/preset.
 	Ratio   map[string]map[string]float64 `json:"go_over_pytorch,omitempty"` // Preset -> metric -> Go / PyTorch (speeds: >1 means Go is faster).
+	Peak    *benchPeak                    `json:"peak,omitempty"`            // The backend's large matrix product.
 }
 
 func runBench(args []string, stdout io.Writer) error {
@@ -91,6 +92,8 @@ Example: ddpm bench -presets mnist -torch -rounds 3`)
 	script := fs.String("script", "scripts/bench/torch_ddpm.py", "the PyTorch reference")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	worker := fs.Bool("worker", false, "measure once in this process and print JSON (used by the rounds)")
+	peakWorker := fs.Bool("peak-worker", false, "measure the backend's matrix-product peak in this process and print JSON")
+	withPeak := fs.Bool("peak", true, "also measure the backend's float32 and bfloat16 matrix-product peak (one process, a few seconds)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -102,6 +105,13 @@ Example: ddpm bench -presets mnist -torch -rounds 3`)
 		if _, err := unet.Preset(p); err != nil {
 			return err
 		}
+	}
+	if *peakWorker {
+		p, err := measurePeak()
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(p)
 	}
 	if *worker {
 		if len(names) != 1 {
@@ -144,6 +154,19 @@ Example: ddpm bench -presets mnist -torch -rounds 3`)
 		}
 	}
 	sum.summarise()
+	if *withPeak {
+		fmt.Fprintln(os.Stderr, "bench: the backend's matrix-product peak")
+		var out bytes.Buffer
+		cmd := exec.Command(self, "bench", "-peak-worker")
+		cmd.Stdout, cmd.Stderr = &out, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("measuring the peak: %w", err)
+		}
+		sum.Peak = &benchPeak{}
+		if err := json.Unmarshal(out.Bytes(), sum.Peak); err != nil {
+			return fmt.Errorf("the peak measurement printed no result: %w", err)
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -260,6 +283,21 @@ func (s *benchSummary) table(w io.Writer, presets []string) {
 		}
 	}
 	fmt.Fprintf(w, "\nmedians of %d rounds; speeds are images/s (higher is better), ratios Go / PyTorch\n", len(s.Rounds)/max(1, len(s.Median)))
+	if p := s.Peak; p != nil && p.Float32GFLOPS > 0 {
+		fmt.Fprintf(w, "the backend's %dx%d matrix product: %.1f GFLOP/s in float32", p.Size, p.Size, p.Float32GFLOPS)
+		if p.BFloat16GFLOPS > 0 {
+			fmt.Fprintf(w, ", %.1f in bfloat16", p.BFloat16GFLOPS)
+		} else if p.BFloat16Error != "" {
+			fmt.Fprintf(w, "; bfloat16 failed: %s", p.BFloat16Error)
+		}
+		fmt.Fprintln(w)
+		for _, name := range presets {
+			if m, ok := s.Median["go/"+name]; ok && m.TrainGFLOPS > 0 {
+				fmt.Fprintf(w, "  go %s: training at %.0f%% and sampling at %.0f%% of the float32 product's rate\n", name,
+					100*m.TrainGFLOPS/p.Float32GFLOPS, 100*m.SampleGFLOPS/p.Float32GFLOPS)
+			}
+		}
+	}
 }
 
 func machine() string {

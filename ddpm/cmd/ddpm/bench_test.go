@@ -60,8 +60,13 @@ func TestBenchSummary(t *testing.T) {
 	if math.Abs(pt.TrainGFLOPS-145.9) > 0.1 || math.Abs(pt.SampleGFLOPS-97.3) > 0.1 {
 		t.Errorf("GFLOP/s %.2f and %.2f, want 145.9 (72.95 GFLOP in 0.5 s) and 97.3 (24.33 in 0.25 s)", pt.TrainGFLOPS, pt.SampleGFLOPS)
 	}
+	s.Median["go/mnist"] = func(m benchResult) benchResult { m.TrainGFLOPS, m.SampleGFLOPS = 100, 50; return m }(s.Median["go/mnist"])
+	s.Peak = &benchPeak{Size: 2048, Float32GFLOPS: 200, BFloat16GFLOPS: 400}
 	var b bytes.Buffer
 	s.table(&b, []string{"mnist"})
+	if !strings.Contains(b.String(), "200.0 GFLOP/s in float32, 400.0 in bfloat16") || !strings.Contains(b.String(), "training at 50% and sampling at 25%") {
+		t.Errorf("peak lines:\n%s", b.String())
+	}
 	if !strings.Contains(b.String(), "go/torch") || !strings.Contains(b.String(), "0.50x") {
 		t.Errorf("table:\n%s", b.String())
 	}
