@@ -25,7 +25,7 @@ import (
 var mnistFile []byte
 
 // MNISTSHA256 is the SHA-256 of the shipped MNIST model file.
-const MNISTSHA256 = "75aec0bf6f56728f1e6693502633c8bc9ede6c6b8a3005954e07b975aa4a8dc7"
+const MNISTSHA256 = "e824f277a9a11d1dfebdfd29bfb50b5ba75386a6523f8533427f093a59ce0eb7"
 
 // MNISTName is how messages and reports name the shipped model.
 const MNISTName = "pretrained:mnist"
