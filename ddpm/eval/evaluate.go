@@ -143,17 +143,28 @@ type QualityOptions struct {
 	Log io.Writer
 }
 
+// CanMeasure says, before anything is drawn, whether n samples of
+// size x size x channels images can be measured with the classifier: the
+// image shape must be the classifier's, and n must exceed the largest
+// neighbourhood of precision, recall, density and coverage.
+func (c *Classifier) CanMeasure(n, size, channels int) error {
+	if cc := c.Config; cc.ImageSize != size || cc.Channels != channels {
+		return fmt.Errorf("the classifier takes %dx%dx%d images but the model makes %dx%dx%d (sample quality is measured for MNIST-shaped models)",
+			cc.ImageSize, cc.ImageSize, cc.Channels, size, size, channels)
+	}
+	if k := max(PrecisionRecallK, DensityCoverageK); n <= k {
+		return fmt.Errorf("%d samples: precision, recall, density and coverage need more than %d samples (their neighbourhoods hold up to %d)", n, k, k)
+	}
+	return nil
+}
+
 // SampleQuality draws o.N samples of m, quantises them to 8 bits as a saved
 // image would be, and measures them against ref in the classifier's
 // features. It returns the report and the quantised samples (NHWC, in
 // [-1, 1]).
 func SampleQuality(b backends.Backend, m Model, c *Classifier, ref *Reference, size, channels int, o QualityOptions) (*QualityReport, []float32, error) {
-	if k := max(PrecisionRecallK, DensityCoverageK); o.N <= k {
-		return nil, nil, fmt.Errorf("%d samples: precision, recall, density and coverage need more than %d (their neighbourhoods hold up to %d)", o.N, k, k)
-	}
-	if cc := c.Config; cc.ImageSize != size || cc.Channels != channels {
-		return nil, nil, fmt.Errorf("the classifier takes %dx%dx%d images but the model makes %dx%dx%d",
-			cc.ImageSize, cc.ImageSize, cc.Channels, size, size, channels)
+	if err := c.CanMeasure(o.N, size, channels); err != nil {
+		return nil, nil, err
 	}
 	if o.Batch <= 0 {
 		o.Batch = 128

@@ -1,7 +1,9 @@
 package eval
 
 import (
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/diffusion-go/ddpm/ddpm"
@@ -83,5 +85,19 @@ func TestMeanStdErr(t *testing.T) {
 	}
 	if _, se := MeanStdErr([]float64{1}); !math.IsNaN(se) {
 		t.Errorf("one value: standard error %v, want NaN", se)
+	}
+}
+
+func TestCanMeasure(t *testing.T) {
+	c := &Classifier{Config: ClassifierConfig{ImageSize: 28, Channels: 1}}
+	k := max(PrecisionRecallK, DensityCoverageK)
+	if err := c.CanMeasure(k+1, 28, 1); err != nil {
+		t.Errorf("%d samples of 28x28x1: %v", k+1, err)
+	}
+	if err := c.CanMeasure(k, 28, 1); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("need more than %d samples", k)) {
+		t.Errorf("%d samples: %v", k, err)
+	}
+	if err := c.CanMeasure(100, 32, 3); err == nil || !strings.Contains(err.Error(), "takes 28x28x1 images but the model makes 32x32x3") {
+		t.Errorf("CIFAR-shaped model: %v", err)
 	}
 }

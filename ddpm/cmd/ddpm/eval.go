@@ -78,12 +78,8 @@ Examples:
 			return fmt.Errorf("sample quality needs the classifier: %w", err)
 		}
 		m := l.Config.Model
-		if cc := classifier.Config; cc.ImageSize != m.ImageSize || cc.Channels != m.InChannels {
-			return fmt.Errorf("the classifier %s takes %dx%dx%d images but the model makes %dx%dx%d (sample quality is measured for MNIST-shaped models)",
-				*classifierPath, cc.ImageSize, cc.ImageSize, cc.Channels, m.ImageSize, m.ImageSize, m.InChannels)
-		}
-		if k := max(eval.PrecisionRecallK, eval.DensityCoverageK); *samples <= k {
-			return fmt.Errorf("-samples %d: precision, recall, density and coverage need more than %d samples (their neighbourhoods hold up to %d)", *samples, k, k)
+		if err := classifier.CanMeasure(*samples, m.ImageSize, m.InChannels); err != nil {
+			return fmt.Errorf("-samples %d, classifier %s: %w", *samples, *classifierPath, err)
 		}
 	}
 	test, err := loadData(*dataset, data.Test, l.Config.Model, *dataDir, false, info)
