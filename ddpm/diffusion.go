@@ -161,6 +161,45 @@ type Diffusion struct {
 	Loss       LossType
 	// HybridLambda weighs the bound in the Hybrid loss (DefaultHybridLambda).
 	HybridLambda float64
+	// MinSNRGamma, when positive, weighs the mean squared error of the Simple
+	// and Hybrid losses by min-SNR-gamma (Hang et al. 2023): each timestep's
+	// error counts as min(SNR_t, gamma) times the error of the x_0 it implies.
+	// See MSEWeights. Zero is the paper's unweighted L_simple.
+	MinSNRGamma float64
+}
+
+// MSEWeights returns, per timestep, the weight of the mean squared error in
+// the Simple and Hybrid losses: all ones without min-SNR weighting, and
+// otherwise min(SNR_t, gamma) / k_t, where SNR_t = abar_t / (1 - abar_t) and
+// k_t converts the prediction's error into the error of x_0 it implies:
+// |x_0 - x̂_0|^2 = |eps - ε̂|^2 / SNR_t for eps, = |v - v̂|^2 / (SNR_t + 1) for
+// v, and = |mu - mû|^2 / c1_t^2 for the posterior mean (c1_t its weight of
+// x_0). So the weight is min(SNR_t, gamma) / SNR_t for eps,
+// min(SNR_t, gamma) / (SNR_t + 1) for v, min(SNR_t, gamma) for x_0 and
+// min(SNR_t, gamma) / c1_t^2 for the mean.
+func (d *Diffusion) MSEWeights() []float64 {
+	s := d.Schedule
+	w := make([]float64, s.T)
+	for t := range w {
+		if d.MinSNRGamma <= 0 {
+			w[t] = 1
+			continue
+		}
+		snr := s.AlphasCumprod[t] / (1 - s.AlphasCumprod[t])
+		m := math.Min(snr, d.MinSNRGamma)
+		switch d.Prediction {
+		case Epsilon:
+			w[t] = m / snr
+		case X0:
+			w[t] = m
+		case V:
+			w[t] = m / (snr + 1)
+		case Mean:
+			c := s.PosteriorMeanCoef1[t]
+			w[t] = m / (c * c)
+		}
+	}
+	return w
 }
 
 // NewDiffusion checks that the choices fit together and returns the Diffusion.

@@ -306,3 +306,49 @@ func TestLossAwareSamplerHistory(t *testing.T) {
 	rms[0] = math.Sqrt((9 + 16 + 100 + 400) / 4.0)
 	check("after the window moved")
 }
+
+// TestMinSNRWeighting: with min-SNR-gamma, the weighted MSE of every
+// prediction type equals min(SNR_t, gamma) times the squared error of the x_0
+// its prediction implies (Hang et al.'s definition), for timesteps on both
+// sides of SNR_t = gamma; with gamma = 0 the weights are all one.
+func TestMinSNRWeighting(t *testing.T) {
+	const gamma = 5.0
+	ts := []int32{3, 120, 500, 999} // SNR_t from ~800 to ~4e-5 on the linear schedule
+	x0 := tensors.FromFlatDataAndDimensions([]float32{0.5, -0.25, 0.1, 0.9, -0.7, 0.3, 0.0, -1}, 4, 1, 2, 1)
+	noise := tensors.FromFlatDataAndDimensions([]float32{0.3, -1.2, 0.7, 0.2, 1.1, -0.4, -0.9, 0.05}, 4, 1, 2, 1)
+	model := func(_ *context.Context, xt, _ *Node) *Node { return AddScalar(MulScalar(xt, 0.7), 0.1) }
+	for _, p := range []Prediction{Epsilon, X0, V, Mean} {
+		d := newTestDiffusion(t, Linear, 1000, p, FixedLarge, Simple)
+		for _, w := range d.MSEWeights() {
+			if w != 1 {
+				t.Fatalf("%v: weight %g without min-SNR, want 1", p, w)
+			}
+		}
+		d.MinSNRGamma = gamma
+		out := run(t, func(x0, noise *Node) []*Node {
+			tt := Const(x0.Graph(), ts)
+			l := d.TrainingLosses(context.New(), model, x0, tt, noise)
+			xt := d.QSample(x0, tt, noise)
+			pred := model(nil, xt, tt)
+			var x0hat *Node
+			switch p {
+			case Epsilon:
+				x0hat = d.PredictX0FromEps(xt, tt, pred)
+			case X0:
+				x0hat = pred
+			case V:
+				x0hat = d.PredictX0FromV(xt, tt, pred)
+			case Mean:
+				x0hat = d.PredictX0FromMean(xt, tt, pred)
+			}
+			return []*Node{l.MSE, meanFlat(Square(Sub(x0, x0hat)))}
+		}, x0, noise)
+		for i, ti := range ts {
+			ab := d.Schedule.AlphasCumprod[ti]
+			want := math.Min(ab/(1-ab), gamma) * out[1][i]
+			if !near(out[0][i], want, 1e-4*math.Max(1, math.Abs(want))) {
+				t.Errorf("%v at t=%d: weighted MSE %g, want min(SNR, %g) |x0 - x0hat|^2 = %g", p, ti, out[0][i], gamma, want)
+			}
+		}
+	}
+}

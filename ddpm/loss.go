@@ -23,7 +23,8 @@ type Losses struct {
 // TrainingLosses noises x0 to x_t with the given noise, runs the denoiser and
 // returns the losses of Diffusion.Loss:
 //
-//   - Simple: MSE = mean((target - prediction)^2) over all but the batch axis.
+//   - Simple: MSE = mean((target - prediction)^2) over all but the batch axis,
+//     times MSEWeights()[t] when MinSNRGamma is set.
 //   - VLB: VB = L_t (KL for t > 0, decoder NLL for t = 0), in bits/dim.
 //   - Hybrid: MSE + HybridLambda * T * VB, where VB is computed with the
 //     predicted mean held fixed (stop-gradient), so it trains the variance.
@@ -39,6 +40,9 @@ func (d *Diffusion) TrainingLosses(ctx *context.Context, denoiser Denoiser, x0, 
 	var l Losses
 	if d.Loss == Simple || d.Loss == Hybrid {
 		l.MSE = meanFlat(Square(Sub(d.Target(x0, xt, t, noise), pred)))
+		if d.MinSNRGamma > 0 {
+			l.MSE = Mul(l.MSE, Reshape(Coef(d.MSEWeights(), t, x0), x0.Shape().Dimensions[0]))
+		}
 	}
 	if d.Loss == VLB || d.Loss == Hybrid {
 		boundPred := pred

@@ -23,6 +23,8 @@ type Config struct {
 	Variance   ddpm.VarianceType        `json:"variance"`
 	Loss       ddpm.LossType            `json:"loss"`
 	Timesteps  ddpm.TimestepSamplerKind `json:"timesteps"`
+	// MinSNRGamma weighs the MSE by min-SNR-gamma (0: off; see ddpm.Diffusion).
+	MinSNRGamma float64 `json:"min_snr_gamma,omitempty"`
 
 	BatchSize    int     `json:"batch_size"`
 	Steps        int     `json:"steps"`
@@ -124,6 +126,13 @@ func (c *Config) Diffusion() (*ddpm.Diffusion, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch {
+	case !(c.MinSNRGamma >= 0) || math.IsInf(c.MinSNRGamma, 0):
+		return nil, fmt.Errorf("min-SNR gamma %g: must be >= 0 and finite (0: off)", c.MinSNRGamma)
+	case c.MinSNRGamma > 0 && c.Loss == ddpm.VLB:
+		return nil, fmt.Errorf("min-SNR gamma %g weighs the mean squared error, which loss %v does not have: use loss simple or hybrid", c.MinSNRGamma, c.Loss)
+	}
+	d.MinSNRGamma = c.MinSNRGamma
 	if want := d.OutputChannels(c.Model.InChannels); c.Model.OutChannels != want {
 		return nil, fmt.Errorf("variance %v needs %d output channels for %d image channels, the model has %d",
 			c.Variance, want, c.Model.InChannels, c.Model.OutChannels)

@@ -99,6 +99,8 @@ func TestBadInputs(t *testing.T) {
 		{"infinite learning rate", "", []string{"train", "-dir", root + "/r15", "-lr", "Inf"}, "learning rate +Inf"},
 		{"NaN dropout", "", []string{"train", "-dir", root + "/r16", "-dropout", "NaN"}, "dropout NaN"},
 		{"NaN EMA decay", "", []string{"train", "-dir", root + "/r17", "-ema", "NaN"}, "EMA decay NaN"},
+		{"min-SNR with the bound", "", []string{"train", "-dir", root + "/r20", "-loss", "vlb", "-min-snr", "5"}, "use loss simple or hybrid"},
+		{"negative min-SNR gamma", "", []string{"train", "-dir", root + "/r21", "-min-snr", "-1"}, "min-SNR gamma -1"},
 		{"unknown schedule", "", []string{"train", "-dir", root + "/r18", "-schedule", "sigmoid"}, "valid names are linear, cosine, quadratic"},
 		{"unknown prediction", "", []string{"train", "-dir", root + "/r19", "-prediction", "score"}, "valid values are eps, x0, v, mean"},
 		{"unknown sampler", "", []string{"sample", "-ckpt", emptyCkpt, "-method", "euler"}, "valid values are ddpm, ddim"},

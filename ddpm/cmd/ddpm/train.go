@@ -79,6 +79,7 @@ Examples:
 	fs.Var(&variance, "variance", "reverse variance: fixed-large, fixed-small, learned-range")
 	fs.Var(&loss, "loss", "training loss: simple (default), vlb, hybrid")
 	fs.Var(&tsampler, "timesteps", "timestep sampling: uniform (default), loss-second-moment")
+	minSNR := fs.Float64("min-snr", def.MinSNRGamma, "weigh the MSE by min-SNR-gamma with this gamma (Hang et al. 2023; 5 is theirs; 0: off)")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
@@ -113,6 +114,7 @@ Examples:
 		"variance":         func() error { cfg.Variance = variance; return nil },
 		"loss":             func() error { cfg.Loss = loss; return nil },
 		"timesteps":        func() error { cfg.Timesteps = tsampler; return nil },
+		"min-snr":          func() error { cfg.MinSNRGamma = *minSNR; return nil },
 		"channel-mult": func() (err error) {
 			cfg.Model.ChannelMult, err = parseInts("-channel-mult", *channelMult)
 			return err
