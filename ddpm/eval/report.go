@@ -1,13 +1,18 @@
 package eval
 
+import "encoding/json"
+
 // Report is the JSON output of ddpm eval.
 type Report struct {
-	Checkpoint string         `json:"checkpoint"`
-	Step       int64          `json:"step"`
-	Backend    string         `json:"backend"`
-	EMA        bool           `json:"ema"`
-	BPD        *BPDReport     `json:"bpd,omitempty"`
-	Quality    *QualityReport `json:"sample_quality,omitempty"`
+	Checkpoint string `json:"checkpoint"`
+	Step       int64  `json:"step"`
+	Backend    string `json:"backend"`
+	EMA        bool   `json:"ema"`
+	// Config is the training configuration of the model measured (the
+	// train.Config stored in its checkpoint), so a report says what it is of.
+	Config  json.RawMessage `json:"config,omitempty"`
+	BPD     *BPDReport      `json:"bpd,omitempty"`
+	Quality *QualityReport  `json:"sample_quality,omitempty"`
 }
 
 // BPDReport is the likelihood part of a Report.

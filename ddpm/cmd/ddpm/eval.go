@@ -87,6 +87,9 @@ Examples:
 		return err
 	}
 	rep := eval.Report{Checkpoint: l.Path, Step: l.Step, Backend: l.backend.Name(), EMA: !*raw}
+	if rep.Config, err = json.Marshal(l.Config); err != nil {
+		return err
+	}
 	if *doBPD {
 		bo := eval.BoundOptions{Batch: *batch, Strata: *strata, Seed: *seed, ClipX0: *clip, Log: os.Stderr}
 		if rep.BPD, err = eval.Bound(l.backend, l, test.Subset(*n), bo); err != nil {
