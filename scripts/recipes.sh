@@ -20,10 +20,12 @@ mkdir -p "$OUT" "$RES"
 go build -o "$OUT/ddpm" ./ddpm/cmd/ddpm
 DDPM="$OUT/ddpm"
 
-# name | flags over the mnist preset (eps, L_simple, linear schedule, uniform
+# name | flags over the mnist preset (base-seed-2 measures the seed-to-seed
+# noise that a difference must exceed) (eps, L_simple, linear schedule, uniform
 # timesteps, lr 1e-3, batch 64, EMA 0.995, 32 channels)
 VARIANTS=(
   "base|"
+  "base-seed-2|-seed 2"
   "min-snr-5|-min-snr 5"
   "v|-prediction v"
   "cosine|-schedule cosine"

@@ -3,6 +3,7 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"strings"
 
 	"github.com/diffusion-go/ddpm/ddpm"
@@ -143,6 +144,21 @@ type Provenance struct {
 	Epochs      float64 `json:"epochs,omitempty"`       // ImagesSeen over the training set's size.
 	Source      string  `json:"source,omitempty"`       // The checkpoint it was exported from.
 	Notes       string  `json:"notes,omitempty"`
+}
+
+// CheckoutCommit returns the commit of the git checkout around the working
+// directory, with "+dirty" when tracked files have changes, or "" outside a
+// checkout (or without git). Provenance.Commit and the reports' footers use it.
+func CheckoutCommit() string {
+	b, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	c := strings.TrimSpace(string(b))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		c += "+dirty"
+	}
+	return c
 }
 
 // ExportModel writes the EMA weights of a training checkpoint to path as a

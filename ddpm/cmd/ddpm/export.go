@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/diffusion-go/ddpm/ddpm/checkpoint"
 	"github.com/diffusion-go/ddpm/ddpm/train"
@@ -45,7 +43,7 @@ Example: ddpm export -dir runs/mnist -out mnist.ddpm -command "ddpm train -prese
 	}
 	prov := train.Provenance{Command: *command, Commit: *commit, Machine: machine(), WallSeconds: *wall, Source: filepath.Base(path), Notes: *notes}
 	if prov.Commit == "" {
-		prov.Commit = gitCommit()
+		prov.Commit = train.CheckoutCommit()
 	}
 	var cfg train.Config
 	if tm, err := train.TrainedFromFile(ck, true); err == nil {
@@ -87,18 +85,4 @@ func checkpointPath(ckpt, dir string) (string, error) {
 		return "", fmt.Errorf("no checkpoint (ckpt-*.ddpm) in %s: train first with ddpm train -dir %s", dir, dir)
 	}
 	return paths[len(paths)-1], nil
-}
-
-// gitCommit returns the commit of the working directory's checkout, with
-// "+dirty" when it has changes ("" outside a checkout).
-func gitCommit() string {
-	b, err := exec.Command("git", "rev-parse", "HEAD").Output()
-	if err != nil {
-		return ""
-	}
-	c := strings.TrimSpace(string(b))
-	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-		c += "+dirty"
-	}
-	return c
 }

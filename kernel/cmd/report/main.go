@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/diffusion-go/ddpm/ddpm/backend"
+	"github.com/diffusion-go/ddpm/ddpm/train"
 	"github.com/diffusion-go/ddpm/kernel"
 )
 
@@ -166,15 +167,18 @@ func describeBackend() string {
 	return backend.Describe(b)
 }
 
-// commit is the checkout's commit, with "+dirty" when it has changes.
+// commit is the checkout's short commit, with "+dirty" when it has changes.
 func commit() string {
-	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
-	if err != nil {
+	c := train.CheckoutCommit()
+	if c == "" {
 		return "unknown"
 	}
-	c := strings.TrimSpace(string(out))
-	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-		c += "+dirty"
+	hash, dirty, _ := strings.Cut(c, "+")
+	if len(hash) > 7 {
+		hash = hash[:7]
 	}
-	return c
+	if dirty != "" {
+		hash += "+" + dirty
+	}
+	return hash
 }
