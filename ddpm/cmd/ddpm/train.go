@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/diffusion-go/ddpm/ddpm"
 	"github.com/diffusion-go/ddpm/ddpm/backend"
 	"github.com/diffusion-go/ddpm/ddpm/data"
 	"github.com/diffusion-go/ddpm/ddpm/train"
@@ -136,13 +135,8 @@ Examples:
 	if err != nil {
 		return nil, err
 	}
-	sched, err := ddpm.NewSchedule(cfg.Schedule, cfg.T)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := ddpm.NewDiffusion(sched, cfg.Prediction, cfg.Variance, cfg.Loss); err != nil {
-		return nil, err
-	}
+	// Checked here, before any data is loaded; train.New derives the output
+	// channels the same way.
 	cfg.Model.OutChannels = cfg.Variance.OutputChannels(cfg.Model.InChannels)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
