@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/diffusion-go/ddpm/ddpm"
+	"github.com/gomlx/gomlx/pkg/core/distributed"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // Graph code reads as math.
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -54,9 +55,52 @@ func (tr *Trainer) buildExec() error {
 	if err != nil {
 		return err
 	}
+	if tr.devices > 1 {
+		// Data parallelism through XLA's partitioner: the batch inputs are
+		// split on their first axis, the step number, the weights, the Adam
+		// state and the EMA are replicated, and XLA inserts the all-reduce of
+		// the gradients. The graph is the one-device graph, on the global
+		// batch; the noise is drawn for the whole batch and each device takes
+		// its part, so N devices compute the one-device step.
+		mesh, err := distributed.NewDeviceMesh([]int{tr.devices}, []string{"data"})
+		if err != nil {
+			return err
+		}
+		if tr.shard, err = distributed.BuildSpec(mesh).S("data").Done(); err != nil {
+			return err
+		}
+		tr.replicate = distributed.NewReplicatedShardingSpec(mesh)
+		e.AutoSharding(mesh).WithInputShardingSpecs(tr.shard, tr.shard, tr.shard, tr.replicate).WithOutputShardingSpecs(tr.replicate)
+	}
 	tr.exec = e
 	return nil
 }
+
+// SetDevices makes the training step run on the first n devices of the
+// backend, each computing the gradients of BatchSize/n examples of the same
+// global batch; the weights, optimizer state and EMA are kept on every
+// device and updated identically. Checkpoints do not depend on n: a run may
+// be resumed on another number of devices. n must divide the batch size and
+// be at most the backend's device count. Call it before the first step.
+func (tr *Trainer) SetDevices(n int) error {
+	have := tr.backend.NumDevices()
+	switch {
+	case n < 1:
+		return fmt.Errorf("devices %d: must be at least 1", n)
+	case n > have:
+		return fmt.Errorf("%d devices asked for, but the backend (%s) has %d", n, tr.backend.Name(), have)
+	case tr.Config.BatchSize%n != 0:
+		return fmt.Errorf("batch size %d is not divisible by %d devices: each device takes an equal share of the batch (use a batch size that is a multiple of %d)",
+			tr.Config.BatchSize, n, n)
+	}
+	if n != tr.devices {
+		tr.devices, tr.exec = n, nil
+	}
+	return nil
+}
+
+// Devices returns how many devices the training step runs on.
+func (tr *Trainer) Devices() int { return max(tr.devices, 1) }
 
 // clipByGlobalNorm scales the gradients in place as TensorFlow's
 // clip_by_global_norm does, g * clip / max(norm, clip) (clip 0: unchanged),
@@ -119,7 +163,13 @@ func (tr *Trainer) TrainStep() (StepStats, error) {
 	}
 	start := time.Now()
 	x, t, w := tr.batch(tr.step)
-	out, err := tr.exec.Exec(x, t, w, float32(tr.step))
+	var out []*tensors.Tensor
+	var err error
+	if tr.devices > 1 {
+		out, err = tr.execSharded(x, t, w)
+	} else {
+		out, err = tr.exec.Exec(x, t, w, float32(tr.step))
+	}
 	if err != nil {
 		return StepStats{}, fmt.Errorf("training step %d: %w", tr.step+1, err)
 	}
@@ -134,6 +184,33 @@ func (tr *Trainer) TrainStep() (StepStats, error) {
 	tr.sampler.Update(t, per)
 	tr.step++
 	return st, nil
+}
+
+// execSharded runs the step on tr.devices devices. Every output is
+// replicated, so device 0's copies are the results.
+func (tr *Trainer) execSharded(x *tensors.Tensor, t []int32, w []float32) ([]*tensors.Tensor, error) {
+	args := make([]any, 4)
+	for i, in := range []struct {
+		v    *tensors.Tensor
+		spec *distributed.ShardingSpec
+	}{{x, tr.shard}, {tensors.FromValue(t), tr.shard}, {tensors.FromValue(w), tr.shard}, {tensors.FromValue(float32(tr.step)), tr.replicate}} {
+		d, err := distributed.ShardTensor(in.spec, in.v)
+		if err != nil {
+			return nil, err
+		}
+		args[i] = d
+	}
+	out, err := tr.exec.Exec(args...)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) != 4*tr.devices {
+		return nil, fmt.Errorf("the step on %d devices returned %d outputs, want %d", tr.devices, len(out), 4*tr.devices)
+	}
+	for _, o := range out[4:] {
+		o.FinalizeAll()
+	}
+	return out[:4], nil
 }
 
 func scalar(t *tensors.Tensor) float64 {

@@ -14,6 +14,7 @@ import (
 	"github.com/diffusion-go/ddpm/ddpm/data"
 	"github.com/diffusion-go/ddpm/ddpm/unet"
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/distributed"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 )
@@ -36,8 +37,11 @@ type Trainer struct {
 	data      *data.Images
 	sampler   ddpm.TimestepSampler
 	exec      *context.Exec
-	step      int64 // Steps done.
-	perm      []int // Data order of the current epoch.
+	devices   int                       // Devices the step runs on (SetDevices); 0 or 1: one.
+	shard     *distributed.ShardingSpec // The batch axis split over the devices (devices > 1).
+	replicate *distributed.ShardingSpec // One copy on every device (devices > 1).
+	step      int64                     // Steps done.
+	perm      []int                     // Data order of the current epoch.
 	permEpoch int64
 	metrics   *os.File
 	lock      *runLock // Held from New to Close: one trainer per run folder.

@@ -27,6 +27,7 @@ type trainArgs struct {
 	dataDir         string
 	download        bool
 	limit, logEvery int
+	devices         int // 0: all of the backend's
 }
 
 // parseTrainArgs turns the flags of ddpm train into a validated training
@@ -45,13 +46,15 @@ that is not given keeps that preset's value.
 Examples:
   ddpm train -preset mnist -dir runs/mnist -steps 2000
   ddpm train -preset mnist -dir runs/bound -loss vlb -variance learned-range
-  ddpm train -preset tiny -dir runs/folder -data folder:my-images -batch 16`)
+  ddpm train -preset tiny -dir runs/folder -data folder:my-images -batch 16
+  ddpm train -preset cifar10 -dir runs/cifar10 -devices all   # data parallel over every GPU`)
 	preset := fs.String("preset", "mnist", "model and training preset: "+strings.Join(unet.PresetNames(), ", "))
 	dir := fs.String("dir", "", "run folder for checkpoints and metrics (required)")
 	dataset := fs.String("data", "", dataFlagHelp+` (default: mnist for the mnist and tiny presets, cifar10 for cifar10)`)
 	dataDir := fs.String("data-dir", defaultDataDir(), "folder for downloaded datasets")
 	download := fs.Bool("download", false, "download CIFAR-10 (170 MB, SHA-256 checked) if it is not in -data-dir")
 	limit := fs.Int("limit", 0, "use only the first N training images (0: all)")
+	devices := fs.String("devices", "1", `devices to split each batch over (data parallelism; the batch size must be a multiple), or "all"; checkpoints do not depend on it`)
 	logEvery := fs.Int("log-every", 50, "steps between metrics lines (and progress lines when not on a terminal)")
 	// Every setting of the preset can be overridden. The defaults shown are
 	// the mnist preset's; a flag that is not given keeps its preset's value.
@@ -84,6 +87,13 @@ Examples:
 	}
 	if *dir == "" {
 		return nil, fmt.Errorf("-dir is required: the folder for checkpoints and metrics")
+	}
+	nDevices := 0
+	if *devices != "all" {
+		var err error
+		if nDevices, err = strconv.Atoi(*devices); err != nil || nDevices < 1 {
+			return nil, fmt.Errorf(`-devices %q: want a positive number or "all"`, *devices)
+		}
 	}
 	if *limit < 0 || *logEvery < 1 {
 		return nil, fmt.Errorf("-limit must not be negative and -log-every must be positive")
@@ -145,7 +155,7 @@ Examples:
 		*dataset = train.PresetData(cfg.Preset)
 	}
 	return &trainArgs{cfg: cfg, dir: *dir, dataset: *dataset, dataDir: *dataDir, download: *download,
-		limit: *limit, logEvery: *logEvery}, nil
+		limit: *limit, logEvery: *logEvery, devices: nDevices}, nil
 }
 
 func runTrain(args []string, stdout io.Writer) error {
@@ -170,6 +180,16 @@ func runTrain(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer tr.Close()
+	devices := a.devices
+	if devices == 0 {
+		devices = b.NumDevices()
+	}
+	if err := tr.SetDevices(devices); err != nil {
+		return fmt.Errorf("-devices: %w", err)
+	}
+	if devices > 1 {
+		fmt.Fprintf(stdout, "each batch of %d split over %d devices (%d each)\n", cfg.BatchSize, devices, cfg.BatchSize/devices)
+	}
 	if tr.Step() > 0 {
 		fmt.Fprintf(stdout, "resuming %s at step %d of %d\n", a.dir, tr.Step(), cfg.Steps)
 	} else {
