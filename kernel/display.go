@@ -10,7 +10,7 @@ import (
 	"image/draw"
 	"math"
 
-	"github.com/diffusion-go/ddpm/ddpm/imagefile"
+	"github.com/diffusion-go/ddpm/imagefile"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/diffusion-go/ddpm/ddpm"
+	"github.com/diffusion-go/ddpm"
 )
 
 func TestChartPNG(t *testing.T) {

@@ -6,12 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/diffusion-go/ddpm/ddpm"
-	"github.com/diffusion-go/ddpm/ddpm/checkpoint"
-	"github.com/diffusion-go/ddpm/ddpm/data"
-	"github.com/diffusion-go/ddpm/ddpm/eval"
-	"github.com/diffusion-go/ddpm/ddpm/pretrained"
-	"github.com/diffusion-go/ddpm/ddpm/train"
+	"github.com/diffusion-go/ddpm"
+	"github.com/diffusion-go/ddpm/checkpoint"
+	"github.com/diffusion-go/ddpm/data"
+	"github.com/diffusion-go/ddpm/eval"
+	"github.com/diffusion-go/ddpm/pretrained"
+	"github.com/diffusion-go/ddpm/train"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )

@@ -8,9 +8,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/diffusion-go/ddpm/ddpm"
-	"github.com/diffusion-go/ddpm/ddpm/checkpoint"
-	"github.com/diffusion-go/ddpm/ddpm/eval"
+	"github.com/diffusion-go/ddpm"
+	"github.com/diffusion-go/ddpm/checkpoint"
+	"github.com/diffusion-go/ddpm/eval"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/janpfeifer/gonb/gonbui"
 	"gonum.org/v1/plot"

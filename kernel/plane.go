@@ -14,7 +14,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
-// Charts of two-dimensional data (the ddpm/toy notebook): point clouds and
+// Charts of two-dimensional data (the toy notebook): point clouds and
 // vector fields on the square [-lim, lim]^2.
 
 // PlanePoints is one set of points of a PlaneChart, flat [n, 2].

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/diffusion-go/ddpm/ddpm/unet"
+	"github.com/diffusion-go/ddpm/unet"
 )
 
 func TestGridPoints(t *testing.T) {

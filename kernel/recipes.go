@@ -12,8 +12,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/diffusion-go/ddpm/ddpm/eval"
-	"github.com/diffusion-go/ddpm/ddpm/train"
+	"github.com/diffusion-go/ddpm/eval"
+	"github.com/diffusion-go/ddpm/train"
 )
 
 // Recipe is one run of the recipe A/B (scripts/recipes.sh): the mnist preset

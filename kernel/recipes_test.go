@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/diffusion-go/ddpm/ddpm/eval"
-	"github.com/diffusion-go/ddpm/ddpm/train"
+	"github.com/diffusion-go/ddpm/eval"
+	"github.com/diffusion-go/ddpm/train"
 )
 
 // writeRecipe writes a report as ddpm eval would, and a metrics log.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/diffusion-go/ddpm/ddpm"
+	"github.com/diffusion-go/ddpm"
 )
 
 func TestScanNotebook(t *testing.T) {
@@ -139,7 +139,7 @@ func TestNotebookOutsideCheckout(t *testing.T) {
 	cells := []string{outsideSetup(root), `import (
 	"fmt"
 
-	"github.com/diffusion-go/ddpm/ddpm"
+	"github.com/diffusion-go/ddpm"
 	"github.com/janpfeifer/must"
 )
 

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/diffusion-go/ddpm/ddpm/eval"
+	"github.com/diffusion-go/ddpm/eval"
 )
 
 // SamplingRun is the sample quality of one sampler at one budget of network

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/diffusion-go/ddpm/ddpm/eval"
+	"github.com/diffusion-go/ddpm/eval"
 )
 
 // TestReadSamplingCurve: reports named <method>_<nfe>_s<seed>.json are read

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/diffusion-go/ddpm/ddpm/eval"
+	"github.com/diffusion-go/ddpm/eval"
 )
 
 // StudyRun is one trained model of the likelihood-versus-sample-quality

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/diffusion-go/ddpm/ddpm/eval"
+	"github.com/diffusion-go/ddpm/eval"
 )
 
 func TestReadStudy(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"image/draw"
 	"slices"
 
-	"github.com/diffusion-go/ddpm/ddpm/unet"
+	"github.com/diffusion-go/ddpm/unet"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"

@@ -7,7 +7,7 @@
 #   scripts/install-pjrt.sh cuda13    the CUDA 13 GPU plugin (scripts/pjrt-cuda13.txt)
 #
 # Idempotent: does nothing when the installed plugin matches the pin.
-# ddpm/backend finds .pjrt by itself (a CUDA plugin is preferred over the CPU one);
+# backend finds .pjrt by itself (a CUDA plugin is preferred over the CPU one);
 # PJRT_PLUGIN_LIBRARY_PATH=<repo>/.pjrt works for other GoMLX programs.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ./scripts/install-jupyter.sh
 export JUPYTER_DATA_DIR="$PWD/.cache/jupyter"
 # Huge pages for XLA's per-run scratch memory, in the notebooks' processes as
-# in the ddpm command (see ddpm/cmd/ddpm/hugepages_linux.go); a value set by
+# in the ddpm command (see cmd/ddpm/hugepages_linux.go); a value set by
 # the caller wins.
 export GLIBC_TUNABLES="${GLIBC_TUNABLES-glibc.malloc.hugetlb=1}"
 go run ./kernel/cmd/figures -out figures

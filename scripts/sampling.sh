@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 SAMPLES=${SAMPLES:-1000}
 OUT=${OUT:-results/sampling}
 mkdir -p "$OUT" .cache
-go build -o .cache/ddpm ./ddpm/cmd/ddpm
+go build -o .cache/ddpm ./cmd/ddpm
 DDPM=.cache/ddpm
 [[ -f runs/classifier/mnist.ddpm ]] || "$DDPM" classifier
 model=()

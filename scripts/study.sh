@@ -17,7 +17,7 @@ STEPS=${STUDY_STEPS:-600}
 SAMPLES=${STUDY_SAMPLES:-128}
 OUT=runs/study
 mkdir -p "$OUT"
-go build -o "$OUT/ddpm" ./ddpm/cmd/ddpm
+go build -o "$OUT/ddpm" ./cmd/ddpm
 DDPM="$OUT/ddpm"
 
 # name  loss  variance

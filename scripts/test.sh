@@ -25,16 +25,16 @@ echo "== fuzzing the parsers of outside input (seeds in the targets and in testd
 while read -r target pkg count; do
   go test -run '^$' -fuzz "^${target}\$" -fuzztime "$count" "$pkg" </dev/null
 done <<'TARGETS'
-FuzzParsers ./ddpm/ 60000x
-FuzzReadIDXImages ./ddpm/data 200000x
-FuzzReadIDXLabels ./ddpm/data 200000x
-FuzzReadCIFAR10 ./ddpm/data 100000x
-FuzzReadCheckpoint ./ddpm/checkpoint 200000x
-FuzzDecodeImage ./ddpm/data 200000x
-FuzzTrainFlags ./ddpm/cmd/ddpm 60000x
+FuzzParsers . 60000x
+FuzzReadIDXImages ./data 200000x
+FuzzReadIDXLabels ./data 200000x
+FuzzReadCIFAR10 ./data 100000x
+FuzzReadCheckpoint ./checkpoint 200000x
+FuzzDecodeImage ./data 200000x
+FuzzTrainFlags ./cmd/ddpm 60000x
 TARGETS
 echo "== go test of the core library on the pure-Go backend"
-GOMLX_BACKEND=go:ops_sequential go test -count=1 -timeout 30m "$@" ./ddpm/ ./ddpm/internal/... ./ddpm/unet/
+GOMLX_BACKEND=go:ops_sequential go test -count=1 -timeout 30m "$@" . ./internal/... ./unet/
 echo "== the command's bad-input, lock, signal and kill tests on the pure-Go backend"
 GOMLX_BACKEND=go:ops_sequential go test -count=1 -timeout 30m "$@" \
-  -run 'TestBadInputs|TestBadCommandLines|TestOneTrainingPerFolder|TestSignalStopsCleanly|TestKillAndResume|TestHelp' ./ddpm/cmd/ddpm
+  -run 'TestBadInputs|TestBadCommandLines|TestOneTrainingPerFolder|TestSignalStopsCleanly|TestKillAndResume|TestHelp' ./cmd/ddpm

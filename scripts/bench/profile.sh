@@ -14,7 +14,7 @@ seconds=${2:-20}
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
-go build -o "$work/ddpm" ./ddpm/cmd/ddpm
+go build -o "$work/ddpm" ./cmd/ddpm
 XLA_FLAGS="--xla_dump_to=$work/dump" ONEDNN_JIT_PROFILE=2 \
 	"$work/ddpm" bench -worker -presets "$preset" -train-steps 100000 -sample-steps 1 >/dev/null 2>"$work/log" &
 pid=$!

@@ -1,7 +1,7 @@
 """Sums the per-shape convolution timings of the mnist preset's U-Net,
 weighted by how often each shape occurs in the network (35 convolutions),
 for PyTorch (the output of torch_convs.py) and Go (the output of
-`go test -run '^$' -bench Convolutions -benchtime 10x ./ddpm/internal/convgrad/`):
+`go test -run '^$' -bench Convolutions -benchtime 10x ./internal/convgrad/`):
 
     python3 scripts/bench/sum_convs.py torch.txt go.txt
 """

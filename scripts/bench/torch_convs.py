@@ -1,7 +1,7 @@
 """Times every convolution shape of the mnist preset's U-Net in PyTorch at
 batch 64: forward, input gradient and kernel gradient each alone (median of
 20 runs, 2 threads), the counterpart of BenchmarkConvolutions in
-ddpm/internal/convgrad. Run with the bench's Python (scripts/bench/setup.sh):
+internal/convgrad. Run with the bench's Python (scripts/bench/setup.sh):
 
     .cache/bench-venv/bin/python scripts/bench/torch_convs.py
 """

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch reference of the ddpm presets, for `ddpm bench -torch`.
 
-The same U-Net as ddpm/unet (Ho et al. 2020, diffusion_tf/models/unet.py):
+The same U-Net as unet (Ho et al. 2020, diffusion_tf/models/unet.py):
 ResNet blocks with GroupNorm, SiLU and the timestep embedding, self-attention
 at the preset's resolutions, strided-conv downsampling, nearest + conv
 upsampling, skip connections; the same training step (forward, MSE on eps,

@@ -14,9 +14,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/diffusion-go/ddpm/ddpm"
-	"github.com/diffusion-go/ddpm/ddpm/backend"
-	"github.com/diffusion-go/ddpm/ddpm/data"
+	"github.com/diffusion-go/ddpm"
+	"github.com/diffusion-go/ddpm/backend"
+	"github.com/diffusion-go/ddpm/data"
 	"github.com/diffusion-go/ddpm/kernel"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"

@@ -19,9 +19,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/diffusion-go/ddpm/ddpm/backend"
-	"github.com/diffusion-go/ddpm/ddpm/train"
+	"github.com/diffusion-go/ddpm/backend"
 	"github.com/diffusion-go/ddpm/kernel"
+	"github.com/diffusion-go/ddpm/train"
 )
 
 func main() {
