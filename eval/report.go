@@ -8,6 +8,8 @@ type Report struct {
 	Step       int64  `json:"step"`
 	Backend    string `json:"backend"`
 	EMA        bool   `json:"ema"`
+	// Precision of the network's products (float32 unless -precision).
+	Precision string `json:"precision,omitempty"`
 	// Config is the training configuration of the model measured (the
 	// train.Config stored in its checkpoint), so a report says what it is of.
 	Config  json.RawMessage `json:"config,omitempty"`

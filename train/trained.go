@@ -10,6 +10,7 @@ import (
 	"github.com/diffusion-go/ddpm/checkpoint"
 	"github.com/diffusion-go/ddpm/unet"
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -120,6 +121,32 @@ func TrainedFromFile(ck *checkpoint.File, ema bool) (*Trained, error) {
 		return nil, err
 	}
 	return &Trained{Path: ck.Path, Step: ck.Step, Config: cfg, Diffusion: d, Model: m, Context: ctx}, nil
+}
+
+// Precisions are the names SetPrecision and the command's -precision take.
+var Precisions = map[string]dtypes.DType{"float32": dtypes.Float32, "bfloat16": dtypes.BFloat16, "float16": dtypes.Float16}
+
+// ParsePrecision returns the dtype of a precision name ("float32",
+// "bfloat16", "float16").
+func ParsePrecision(name string) (dtypes.DType, error) {
+	if dt, ok := Precisions[name]; ok {
+		return dt, nil
+	}
+	return dtypes.InvalidDType, fmt.Errorf("unknown precision %q: valid values are float32, bfloat16, float16", name)
+}
+
+// SetPrecision sets the precision of the network's convolutions and matrix
+// products in the graphs built afterwards by Sampler and BPD: float32 (the
+// default), or bfloat16 or float16 with everything else in float32
+// (unet.ParamCompute). It changes the model's outputs by the rounding of
+// their operands; `ddpm eval -precision` measures what that costs.
+func (tm *Trained) SetPrecision(dt dtypes.DType) error {
+	switch dt {
+	case dtypes.Float32, dtypes.BFloat16, dtypes.Float16:
+		tm.Context.SetParam(unet.ParamCompute, dt)
+		return nil
+	}
+	return fmt.Errorf("precision %s: valid values are float32, bfloat16, float16", dt)
 }
 
 // Sampler returns a sampler of the trained model on the backend.

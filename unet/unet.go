@@ -248,9 +248,10 @@ func (m *Model) attnBlock(ctx *context.Context, x *Node) *Node {
 	q := dense(ctx.In("q"), flat, C, false)
 	k := dense(ctx.In("k"), flat, C, false)
 	v := dense(ctx.In("v"), flat, C, false)
-	w := MulScalar(Einsum("bic,bjc->bij", q, k), 1/math.Sqrt(float64(C)))
+	dt := computeDType(ctx, x)
+	w := MulScalar(ConvertDType(Einsum("bic,bjc->bij", ConvertDType(q, dt), ConvertDType(k, dt)), x.DType()), 1/math.Sqrt(float64(C)))
 	w = Softmax(w, -1)
-	out := Einsum("bij,bjc->bic", w, v)
+	out := ConvertDType(Einsum("bij,bjc->bic", ConvertDType(w, dt), ConvertDType(v, dt)), x.DType())
 	out = dense(ctx.In("proj_out"), out, C, true)
 	return Add(x, Reshape(out, B, H, W, C))
 }
@@ -308,9 +309,30 @@ func sumPositions(v *Node) *Node {
 // which makes every residual block start as the identity).
 func conv(ctx *context.Context, x *Node, outCh, kernel, stride int, zeroInit bool) *Node {
 	w, b := convVariables(ctx, x, outCh, kernel, zeroInit)
-	y := Convolve(x, w).StridePerAxis(stride, stride).PadSame().Done()
-	return Add(y, Reshape(b, 1, 1, 1, outCh))
+	dt := computeDType(ctx, x)
+	y := Convolve(ConvertDType(x, dt), ConvertDType(w, dt)).StridePerAxis(stride, stride).PadSame().Done()
+	return Add(ConvertDType(y, x.DType()), Reshape(b, 1, 1, 1, outCh))
 }
+
+// ParamCompute is the context parameter (a dtypes.DType) that sets the
+// precision of the network's convolutions and matrix products: unset (or
+// the input's dtype) computes them in the input's dtype; dtypes.BFloat16 or
+// dtypes.Float16 rounds their operands to it and converts each product back
+// (mixed precision). The weights stay float32, and so do GroupNorm, the
+// softmax, the SiLUs, biases, the residual sums and the output. Set it on
+// the context the model runs in, before the graph is built:
+//
+//	ctx.SetParam(unet.ParamCompute, dtypes.BFloat16)
+const ParamCompute = "unet_compute_dtype"
+
+// computeDType returns the dtype of the products for an input x.
+func computeDType(ctx *context.Context, x *Node) dtypes.DType {
+	if dt := context.GetParamOr(ctx, ParamCompute, dtypes.InvalidDType); dt != dtypes.InvalidDType {
+		return dt
+	}
+	return x.DType()
+}
+
 
 // convVariables returns the kernel [kernel, kernel, in, outCh] and the bias
 // [outCh] of a convolution of x, created in ctx on first use.
@@ -332,12 +354,14 @@ func dense(ctx *context.Context, x *Node, out int, zeroInit bool) *Node {
 	}
 	w := ctx.VariableWithShape("weights", shapes.Make(x.DType(), in, out)).ValueGraph(x.Graph())
 	b := ctx.WithInitializer(initializers.Zero).VariableWithShape("biases", shapes.Make(x.DType(), out)).ValueGraph(x.Graph())
+	dt := computeDType(ctx, x)
 	var y *Node
 	if x.Rank() == 2 {
-		y = Dot(x, w)
+		y = Dot(ConvertDType(x, dt), ConvertDType(w, dt))
 	} else {
-		y = Einsum("bic,cd->bid", x, w)
+		y = Einsum("bic,cd->bid", ConvertDType(x, dt), ConvertDType(w, dt))
 	}
+	y = ConvertDType(y, x.DType())
 	bShape := make([]int, y.Rank())
 	for i := range bShape {
 		bShape[i] = 1
@@ -369,6 +393,7 @@ func upsampleConv(ctx *context.Context, x *Node, outCh int) *Node {
 	d := x.Shape().Dimensions
 	B, H, W := d[0], d[1], d[2]
 	k, bias := convVariables(ctx, x, outCh, 3, false)
+	dt := computeDType(ctx, x)
 	// fold[a][p][u]: how 3x3 tap u adds into 2x2 tap p for phase a.
 	var fold [2]*Node
 	for a, f := range [2][][]float64{{{1, 0, 0}, {0, 1, 1}}, {{1, 1, 0}, {0, 0, 1}}} {
@@ -380,7 +405,8 @@ func upsampleConv(ctx *context.Context, x *Node, outCh int) *Node {
 		var cols []*Node
 		for b := range 2 {
 			kab := Einsum("qv,pvco->pqco", fold[b], rows) // [2, 2, C, O]
-			cols = append(cols, Convolve(x, kab).StridePerAxis(1, 1).PaddingPerDim([][2]int{{1 - a, a}, {1 - b, b}}).Done())
+			y := Convolve(ConvertDType(x, dt), ConvertDType(kab, dt)).StridePerAxis(1, 1).PaddingPerDim([][2]int{{1 - a, a}, {1 - b, b}}).Done()
+			cols = append(cols, ConvertDType(y, x.DType()))
 		}
 		phaseRows = append(phaseRows, Stack(cols, 3)) // [B, H, W, 2(b), O]
 	}

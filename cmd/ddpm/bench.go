@@ -21,6 +21,7 @@ import (
 	"github.com/diffusion-go/ddpm/data"
 	"github.com/diffusion-go/ddpm/train"
 	"github.com/diffusion-go/ddpm/unet"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 )
 
 // benchResult is one measurement of one implementation on one preset. The
@@ -54,9 +55,12 @@ type benchResult struct {
 	DDIMStepSeconds      float64 `json:"ddim_step_seconds"`
 	DDIM50PerSec         float64 `json:"ddim50_images_per_sec"`
 	SampleCompileSeconds float64 `json:"sample_compile_seconds"`
-	PeakRSSBytes         int64   `json:"peak_rss_bytes"` // Of the whole measuring process (training, then sampling).
-	TrainStepsTimed      int     `json:"train_steps_timed"`
-	SampleStepsTimed     int     `json:"sample_steps_timed"`
+	// The ancestral sampler's step with the network's products in bfloat16
+	// (unet.ParamCompute; Go only).
+	AncestralBF16StepSeconds float64 `json:"ancestral_bf16_step_seconds,omitempty"`
+	PeakRSSBytes             int64   `json:"peak_rss_bytes"` // Of the whole measuring process (training, then sampling).
+	TrainStepsTimed          int     `json:"train_steps_timed"`
+	SampleStepsTimed         int     `json:"sample_steps_timed"`
 }
 
 // benchSummary is the output of ddpm bench: every round, and the medians.
@@ -241,6 +245,7 @@ func (s *benchSummary) summarise() {
 		m.DDIMStepSeconds = med(func(r benchResult) float64 { return r.DDIMStepSeconds })
 		m.DDIM50PerSec = med(func(r benchResult) float64 { return r.DDIM50PerSec })
 		m.SampleCompileSeconds = med(func(r benchResult) float64 { return r.SampleCompileSeconds })
+		m.AncestralBF16StepSeconds = med(func(r benchResult) float64 { return r.AncestralBF16StepSeconds })
 		m.PeakRSSBytes = int64(med(func(r benchResult) float64 { return float64(r.PeakRSSBytes) }))
 		s.Median[k] = m
 	}
@@ -283,6 +288,12 @@ func (s *benchSummary) table(w io.Writer, presets []string) {
 		}
 	}
 	fmt.Fprintf(w, "\nmedians of %d rounds; speeds are images/s (higher is better), ratios Go / PyTorch\n", len(s.Rounds)/max(1, len(s.Median)))
+	for _, p := range presets {
+		if m, ok := s.Median["go/"+p]; ok && m.AncestralBF16StepSeconds > 0 {
+			fmt.Fprintf(w, "go %s sampler step: %.4f s in float32, %.4f s with bfloat16 products (%.2fx)\n", p,
+				m.AncestralStepSeconds, m.AncestralBF16StepSeconds, m.AncestralStepSeconds/m.AncestralBF16StepSeconds)
+		}
+	}
 	if p := s.Peak; p != nil && p.Float32GFLOPS > 0 {
 		fmt.Fprintf(w, "the backend's %dx%d matrix product: %.1f GFLOP/s in float32", p.Size, p.Size, p.Float32GFLOPS)
 		if p.BFloat16GFLOPS > 0 {
@@ -393,8 +404,15 @@ func benchGo(preset string, batch, trainSteps, sampleSteps int) (benchResult, er
 	if err != nil {
 		return r, err
 	}
-	fmt.Fprintln(os.Stderr)
 	r.AncestralStepSeconds = median(anc[1:])
+	ema.SetParam(unet.ParamCompute, dtypes.BFloat16)
+	s = ddpm.NewSampler(b, train.ModelContext(ema), tr.Diffusion(), model.Denoise)
+	if bf16, err := stepTimes(ddpm.Ancestral); err == nil {
+		r.AncestralBF16StepSeconds = median(bf16[1:])
+	} else {
+		fmt.Fprintf(os.Stderr, "\ngo %s: the bfloat16 sampler step failed: %v", preset, err)
+	}
+	fmt.Fprintln(os.Stderr)
 	r.DDIMStepSeconds = median(ddim[1:])
 	r.SampleCompileSeconds = anc[0] - r.AncestralStepSeconds
 	r.Ancestral1000PerSec = float64(cfg.BatchSize) / (1000 * r.AncestralStepSeconds)

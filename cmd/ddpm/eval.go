@@ -37,6 +37,7 @@ Examples:
 	strata := fs.Int("strata", 0, "estimate bits/dim from this many timestep strata instead of all T terms (0: full chain)")
 	batch := fs.Int("batch", 128, "images per batch")
 	seed := fs.Int64("seed", 1, "seed of the noise draws and of the samples")
+	precision := precisionFlag(fs)
 	raw := fs.Bool("raw", false, "use the raw weights instead of their EMA")
 	clip := fs.Bool("clip", true, "clip the predicted x_0 to [-1, 1] (as improved-diffusion evaluates, and when sampling)")
 	asJSON := fs.Bool("json", false, "print the full report as JSON")
@@ -72,6 +73,9 @@ Examples:
 	if err != nil {
 		return err
 	}
+	if err := l.SetPrecision(precision.dt); err != nil {
+		return err
+	}
 	var classifier *eval.Classifier
 	if *samples > 0 { // Fail before the long part if the classifier is missing.
 		if classifier, err = eval.LoadClassifier(l.backend, *classifierPath); err != nil {
@@ -86,7 +90,7 @@ Examples:
 	if err != nil {
 		return err
 	}
-	rep := eval.Report{Checkpoint: l.Path, Step: l.Step, Backend: l.backend.Name(), EMA: !*raw}
+	rep := eval.Report{Checkpoint: l.Path, Step: l.Step, Backend: l.backend.Name(), EMA: !*raw, Precision: precision.name}
 	if rep.Config, err = json.Marshal(l.Config); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/diffusion-go/ddpm/pretrained"
 	"github.com/diffusion-go/ddpm/train"
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -77,6 +79,7 @@ Examples:
 	fs.Var(&spacing, "spacing", "timesteps of dpm-solver++ and heun: logsnr (dpm-solver++'s default), time, karras (heun's default)")
 	eta := fs.Float64("eta", 0, "DDIM's eta (0: deterministic)")
 	seed := fs.Int64("seed", 1, "seed: the same seed gives the same images on the same backend")
+	precision := precisionFlag(fs)
 	clip := fs.Bool("clip", true, "clip the predicted x_0 to [-1, 1] at every step")
 	raw := fs.Bool("raw", false, "use the raw weights instead of their EMA")
 	progressive := fs.String("progressive", "", "also write a PNG of x_t and the predicted x_0 at 10 timesteps (first 4 images)")
@@ -90,6 +93,9 @@ Examples:
 	}
 	l, err := load(*ckpt, *dir, !*raw, stdout)
 	if err != nil {
+		return err
+	}
+	if err := l.SetPrecision(precision.dt); err != nil {
 		return err
 	}
 	s := l.Sampler(l.backend)
@@ -220,4 +226,28 @@ func writeGrid(path string, pixels []float32, n, size, ch, cols, zoom int) error
 		return err
 	}
 	return imagefile.WriteFile(path, png)
+}
+
+// precision is the -precision flag of sample and eval.
+type precision struct {
+	name string
+	dt   dtypes.DType
+}
+
+func (p *precision) String() string { return p.name }
+
+func (p *precision) Set(name string) error {
+	dt, err := train.ParsePrecision(name)
+	if err != nil {
+		return err
+	}
+	p.name, p.dt = name, dt
+	return nil
+}
+
+// precisionFlag defines -precision on fs.
+func precisionFlag(fs *flag.FlagSet) *precision {
+	p := &precision{name: "float32", dt: dtypes.Float32}
+	fs.Var(p, "precision", "precision of the network's convolutions and matrix products: float32, or bfloat16 or float16 with float32 weights, normalisation and sums (mixed precision)")
+	return p
 }

@@ -1,0 +1,74 @@
+package unet
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/diffusion-go/ddpm/backend"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// TestMixedPrecision: with ParamCompute set to bfloat16 the network's output
+// stays float32 and moves from the float32 output by the rounding of the
+// products' operands: bfloat16 keeps 8 significant bits (a relative error
+// of at most 2^-9 per operand), so across the tiny preset's dozen layers the
+// output's RMS difference must be small (under 5% of its RMS) but not zero.
+func TestMixedPrecision(t *testing.T) {
+	cfg, err := Preset("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := backend.MustNew()
+	ctx := context.New()
+	rng := rand.New(rand.NewPCG(3, 4))
+	const B = 4
+	x := make([]float32, B*8*8)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	xt := tensors.FromFlatDataAndDimensions(x, B, 8, 8, 1)
+	ts := tensors.FromValue([]int32{0, 250, 500, 999})
+	forward := func() []float32 {
+		out, err := context.ExecOnce(b, ctx, func(ctx *context.Context, xt, t *graph.Node) *graph.Node {
+			return m.Denoise(ctx, xt, t)
+		}, xt, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.DType() != dtypes.Float32 {
+			t.Fatalf("output dtype %s, want float32", out.DType())
+		}
+		return tensors.MustCopyFlatData[float32](out)
+	}
+	forward() // Creates the variables; then every weight random, the zero-initialised ones too.
+	ctx = ctx.Reuse()
+	for v := range ctx.IterVariables() {
+		w := make([]float32, v.Shape().Size())
+		for i := range w {
+			w[i] = float32(0.3 * rng.NormFloat64())
+		}
+		v.MustSetValue(tensors.FromFlatDataAndDimensions(w, v.Shape().Dimensions...))
+	}
+	full := forward()
+	ctx.SetParam(ParamCompute, dtypes.BFloat16)
+	mixed := forward()
+	var d2, f2 float64
+	for i := range full {
+		d := float64(mixed[i] - full[i])
+		d2 += d * d
+		f2 += float64(full[i]) * float64(full[i])
+	}
+	rel := math.Sqrt(d2 / f2)
+	t.Logf("bfloat16 products: output RMS difference %.3g of the output's RMS %.3g", rel, math.Sqrt(f2/float64(len(full))))
+	if !(rel < 0.05) || rel == 0 {
+		t.Errorf("bfloat16 products moved the output by %.3g of its RMS: want more than 0 and less than 0.05", rel)
+	}
+}
