@@ -333,7 +333,6 @@ func computeDType(ctx *context.Context, x *Node) dtypes.DType {
 	return x.DType()
 }
 
-
 // convVariables returns the kernel [kernel, kernel, in, outCh] and the bias
 // [outCh] of a convolution of x, created in ctx on first use.
 func convVariables(ctx *context.Context, x *Node, outCh, kernel int, zeroInit bool) (w, b *Node) {
