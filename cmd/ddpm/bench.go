@@ -94,6 +94,7 @@ Example: ddpm bench -presets mnist -torch -rounds 3`)
 	withTorch := fs.Bool("torch", false, "also run the PyTorch reference")
 	python := fs.String("python", ".cache/bench-venv/bin/python", "Python with PyTorch (scripts/bench/setup.sh)")
 	script := fs.String("script", "scripts/bench/torch_ddpm.py", "the PyTorch reference")
+	torchConfigs := fs.String("torch-configs", "eager", `PyTorch configurations to alternate with, comma-separated: eager (float32), compile (torch.compile), bf16 (bfloat16 autocast), compile-bf16`)
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	worker := fs.Bool("worker", false, "measure once in this process and print JSON (used by the rounds)")
 	peakWorker := fs.Bool("peak-worker", false, "measure the backend's matrix-product peak in this process and print JSON")
@@ -127,6 +128,13 @@ Example: ddpm bench -presets mnist -torch -rounds 3`)
 		}
 		return json.NewEncoder(stdout).Encode(r)
 	}
+	torchArgs := map[string][]string{"eager": nil, "compile": {"-compile"}, "bf16": {"-bf16"}, "compile-bf16": {"-compile", "-bf16"}}
+	configs := strings.Split(*torchConfigs, ",")
+	for _, c := range configs {
+		if _, ok := torchArgs[c]; !ok {
+			return fmt.Errorf("-torch-configs: unknown configuration %q: valid values are eager, compile, bf16, compile-bf16", c)
+		}
+	}
 	if *withTorch {
 		if _, err := os.Stat(*python); err != nil {
 			return fmt.Errorf("-torch needs PyTorch: run scripts/bench/setup.sh (or give -python): %w", err)
@@ -142,7 +150,9 @@ Example: ddpm bench -presets mnist -torch -rounds 3`)
 			common := []string{"-batch", fmt.Sprint(*batch), "-train-steps", fmt.Sprint(*trainSteps), "-sample-steps", fmt.Sprint(*sampleSteps)}
 			runs := [][]string{append([]string{self, "bench", "-worker", "-presets", p}, common...)}
 			if *withTorch {
-				runs = append(runs, append([]string{*python, *script, "-presets", p}, common...))
+				for _, c := range configs {
+					runs = append(runs, append(append([]string{*python, *script, "-presets", p}, common...), torchArgs[c]...))
+				}
 			}
 			if r%2 == 1 { // Alternate which goes first.
 				slices.Reverse(runs)
@@ -253,38 +263,67 @@ func (s *benchSummary) summarise() {
 		if g.Impl != "go" {
 			continue
 		}
-		t, ok := s.Median["pytorch/"+g.Preset]
-		if !ok {
-			continue
-		}
-		if s.Ratio == nil {
-			s.Ratio = map[string]map[string]float64{}
-		}
-		s.Ratio[g.Preset] = map[string]float64{
-			"train_images_per_sec":         g.TrainImagesPerSec / t.TrainImagesPerSec,
-			"ancestral1000_images_per_sec": g.Ancestral1000PerSec / t.Ancestral1000PerSec,
-			"ddim50_images_per_sec":        g.DDIM50PerSec / t.DDIM50PerSec,
-			"peak_rss":                     float64(g.PeakRSSBytes) / float64(t.PeakRSSBytes),
+		for _, t := range s.Median {
+			if t.Preset != g.Preset || !strings.HasPrefix(t.Impl, "pytorch") {
+				continue
+			}
+			if s.Ratio == nil {
+				s.Ratio = map[string]map[string]float64{}
+			}
+			r := map[string]float64{
+				"train_images_per_sec":         g.TrainImagesPerSec / t.TrainImagesPerSec,
+				"ancestral1000_images_per_sec": g.Ancestral1000PerSec / t.Ancestral1000PerSec,
+				"ddim50_images_per_sec":        g.DDIM50PerSec / t.DDIM50PerSec,
+				"peak_rss":                     float64(g.PeakRSSBytes) / float64(t.PeakRSSBytes),
+			}
+			if strings.HasSuffix(t.Impl, "-bf16") && g.AncestralBF16StepSeconds > 0 {
+				// Sampling at the same precision: Go's bfloat16 step.
+				r["ancestral_step_bf16"] = t.AncestralStepSeconds / g.AncestralBF16StepSeconds
+			}
+			s.Ratio[ratioKey(g.Preset, t.Impl)] = r
 		}
 	}
 }
 
+// ratioKey names the ratios of Go against one PyTorch configuration: the
+// preset for eager float32 PyTorch ("mnist"), "preset/impl" for the others
+// ("mnist/pytorch-compile-bf16").
+func ratioKey(preset, impl string) string {
+	if impl == "pytorch" {
+		return preset
+	}
+	return preset + "/" + impl
+}
+
 func (s *benchSummary) table(w io.Writer, presets []string) {
 	fmt.Fprintf(w, "machine: %s\n\n", s.Machine)
-	fmt.Fprintf(w, "%-8s %-8s %10s %6s %12s %12s %10s %14s %12s %12s %10s %10s\n", "preset", "impl", "params", "batch",
+	fmt.Fprintf(w, "%-8s %-20s %10s %6s %12s %12s %10s %14s %12s %12s %10s %10s\n", "preset", "impl", "params", "batch",
 		"train img/s", "train GFLOP/s", "compile s", "1000-step img/s", "DDIM50 img/s", "step GFLOP/s", "peak RSS", "threads")
 	for _, p := range presets {
-		for _, impl := range []string{"go", "pytorch"} {
+		impls := []string{"go"}
+		for _, c := range []string{"", "-compile", "-bf16", "-compile-bf16"} {
+			impls = append(impls, "pytorch"+c)
+		}
+		for _, impl := range impls {
 			m, ok := s.Median[impl+"/"+p]
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(w, "%-8s %-8s %10d %6d %12.1f %12.1f %10.1f %14.3f %12.2f %12.1f %8.0fMB %10d\n", p, impl, m.Parameters, m.Batch,
+			fmt.Fprintf(w, "%-8s %-20s %10d %6d %12.1f %12.1f %10.1f %14.3f %12.2f %12.1f %8.0fMB %10d\n", p, impl, m.Parameters, m.Batch,
 				m.TrainImagesPerSec, m.TrainGFLOPS, m.TrainCompileSeconds, m.Ancestral1000PerSec, m.DDIM50PerSec, m.SampleGFLOPS, float64(m.PeakRSSBytes)/1e6, m.Threads)
 		}
-		if r, ok := s.Ratio[p]; ok {
-			fmt.Fprintf(w, "%-8s %-8s %10s %6s %11.2fx %12s %10s %13.2fx %11.2fx %12s %9.2fx\n", p, "go/torch", "", "",
-				r["train_images_per_sec"], "", "", r["ancestral1000_images_per_sec"], r["ddim50_images_per_sec"], "", r["peak_rss"])
+		for _, impl := range impls[1:] {
+			if r, ok := s.Ratio[ratioKey(p, impl)]; ok {
+				label := "go/" + strings.Replace(strings.TrimPrefix(impl, "pytorch"), "-", "", 1)
+				if impl == "pytorch" {
+					label = "go/torch"
+				}
+				fmt.Fprintf(w, "%-8s %-20s %10s %6s %11.2fx %12s %10s %13.2fx %11.2fx %12s %9.2fx\n", p, label, "", "",
+					r["train_images_per_sec"], "", "", r["ancestral1000_images_per_sec"], r["ddim50_images_per_sec"], "", r["peak_rss"])
+				if v, ok := r["ancestral_step_bf16"]; ok {
+					fmt.Fprintf(w, "%-8s %-20s sampler step, both with bfloat16 products: Go %.2fx the speed of %s\n", p, "", v, impl)
+				}
+			}
 		}
 	}
 	fmt.Fprintf(w, "\nmedians of %d rounds; speeds are images/s (higher is better), ratios Go / PyTorch\n", len(s.Rounds)/max(1, len(s.Median)))
