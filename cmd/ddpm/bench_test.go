@@ -71,3 +71,33 @@ func TestBenchSummary(t *testing.T) {
 		t.Errorf("table:\n%s", b.String())
 	}
 }
+
+// Each PyTorch configuration gets its own ratios, and a bfloat16 one is also
+// compared with Go's bfloat16 sampler step.
+func TestBenchSummaryTorchConfigs(t *testing.T) {
+	s := benchSummary{Median: map[string]benchResult{}}
+	s.Rounds = []benchResult{
+		{Impl: "go", Preset: "mnist", TrainImagesPerSec: 100, Ancestral1000PerSec: 1, DDIM50PerSec: 1, PeakRSSBytes: 1,
+			AncestralStepSeconds: 0.2, AncestralBF16StepSeconds: 0.1},
+		{Impl: "pytorch", Preset: "mnist", TrainImagesPerSec: 50, Ancestral1000PerSec: 1, DDIM50PerSec: 1, PeakRSSBytes: 1, AncestralStepSeconds: 0.2},
+		{Impl: "pytorch-compile-bf16", Preset: "mnist", TrainImagesPerSec: 200, Ancestral1000PerSec: 2, DDIM50PerSec: 2, PeakRSSBytes: 1, AncestralStepSeconds: 0.15},
+	}
+	s.summarise()
+	if r := s.Ratio["mnist"]; r["train_images_per_sec"] != 2 {
+		t.Errorf("against eager PyTorch: %v", r)
+	}
+	r := s.Ratio["mnist/pytorch-compile-bf16"]
+	if r["train_images_per_sec"] != 0.5 || r["ancestral1000_images_per_sec"] != 0.5 || math.Abs(r["ancestral_step_bf16"]-1.5) > 1e-12 {
+		t.Errorf("against compiled bfloat16 PyTorch: %v", r)
+	}
+	if _, ok := s.Ratio["mnist"]["ancestral_step_bf16"]; ok {
+		t.Error("a float32 PyTorch run compared with Go's bfloat16 step")
+	}
+	var b bytes.Buffer
+	s.table(&b, []string{"mnist"})
+	for _, want := range []string{"go/compile-bf16", "Go 1.50x the speed of pytorch-compile-bf16"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}
