@@ -134,4 +134,17 @@ func TestDevicesErrors(t *testing.T) {
 	if err := tr.SetDevices(1); err != nil {
 		t.Errorf("SetDevices(1): %v", err)
 	}
+	if have < 2 {
+		return
+	}
+	// Once the step is compiled, the device count is fixed.
+	if _, err := tr.TrainStep(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.SetDevices(2); err == nil || !strings.Contains(err.Error(), "set the devices before the first step") {
+		t.Errorf("SetDevices(2) after a step: err = %v", err)
+	}
+	if err := tr.SetDevices(1); err != nil {
+		t.Errorf("SetDevices(1) after a step on one device: %v", err)
+	}
 }

@@ -81,10 +81,14 @@ func (tr *Trainer) buildExec() error {
 // global batch; the weights, optimizer state and EMA are kept on every
 // device and updated identically. Checkpoints do not depend on n: a run may
 // be resumed on another number of devices. n must divide the batch size and
-// be at most the backend's device count. Call it before the first step.
+// be at most the backend's device count. It must be called before the
+// Trainer's first step (a resumed run's first step in this process counts);
+// to change it later, close the Trainer and resume the run in a new one.
 func (tr *Trainer) SetDevices(n int) error {
 	have := tr.backend.NumDevices()
 	switch {
+	case tr.exec != nil && n != tr.Devices():
+		return fmt.Errorf("devices %d: the training step is already compiled for %d; set the devices before the first step (close the trainer and resume the run to change them)", n, tr.Devices())
 	case n < 1:
 		return fmt.Errorf("devices %d: must be at least 1", n)
 	case n > have:

@@ -14,9 +14,10 @@ import (
 
 // TestMixedPrecision: with ParamCompute set to bfloat16 the network's output
 // stays float32 and moves from the float32 output by the rounding of the
-// products' operands: bfloat16 keeps 8 significant bits (a relative error
-// of at most 2^-9 per operand), so across the tiny preset's dozen layers the
-// output's RMS difference must be small (under 5% of its RMS) but not zero.
+// products' operands and results: bfloat16 keeps 8 significant bits (a
+// relative rounding error of at most 2^-8), so across the tiny preset's
+// dozen layers the output's RMS difference must be small (under 5% of its
+// RMS) but not zero.
 func TestMixedPrecision(t *testing.T) {
 	cfg, err := Preset("tiny")
 	if err != nil {

@@ -316,11 +316,14 @@ func conv(ctx *context.Context, x *Node, outCh, kernel, stride int, zeroInit boo
 
 // ParamCompute is the context parameter (a dtypes.DType) that sets the
 // precision of the network's convolutions and matrix products: unset (or
-// the input's dtype) computes them in the input's dtype; dtypes.BFloat16 or
-// dtypes.Float16 rounds their operands to it and converts each product back
-// (mixed precision). The weights stay float32, and so do GroupNorm, the
-// softmax, the SiLUs, biases, the residual sums and the output. Set it on
-// the context the model runs in, before the graph is built:
+// the input's dtype) computes them in the input's dtype; dtypes.BFloat16
+// rounds their operands to it, computes them in it (XLA may accumulate in
+// float32 inside) and converts each result back (mixed precision). The
+// weights stay float32, and so do GroupNorm, the softmax, the SiLUs,
+// biases, the residual sums and the output. Only bfloat16 is tested
+// (TestMixedPrecision); float16 would risk overflow in the unscaled
+// attention logits. Set it on the context the model runs in, before the
+// graph is built:
 //
 //	ctx.SetParam(unet.ParamCompute, dtypes.BFloat16)
 const ParamCompute = "unet_compute_dtype"

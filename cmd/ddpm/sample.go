@@ -248,6 +248,6 @@ func (p *precision) Set(name string) error {
 // precisionFlag defines -precision on fs.
 func precisionFlag(fs *flag.FlagSet) *precision {
 	p := &precision{name: "float32", dt: dtypes.Float32}
-	fs.Var(p, "precision", "precision of the network's convolutions and matrix products: float32, or bfloat16 or float16 with float32 weights, normalisation and sums (mixed precision)")
+	fs.Var(p, "precision", "precision of the network's convolutions and matrix products: float32, or bfloat16 with float32 weights, normalisation and sums (mixed precision; to sample, not to measure bits/dim)")
 	return p
 }
