@@ -40,17 +40,8 @@ VARIANTS=(
   "v-cosine-min-snr-5|-prediction v -schedule cosine -min-snr 5"
 )
 
-json() { # json FILE CMD...: runs CMD, writing its stdout to FILE only when it succeeds
-  local file=$1; shift
-  "$@" >"$file.tmp" && mv "$file.tmp" "$file"
-}
-
-timed() { # timed NAME CMD...: runs CMD, appends its wall time to $RES/times.tsv
-  local name=$1; shift
-  local t0; t0=$(date +%s)
-  "$@"
-  echo -e "$name\t$(( $(date +%s) - t0 ))\t$*" >>"$RES/times.tsv"
-}
+TIMES=$RES/times.tsv
+source scripts/lib.sh
 
 [[ -f runs/classifier/mnist.ddpm ]] || "$DDPM" classifier -out runs/classifier/mnist.ddpm
 

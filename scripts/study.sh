@@ -28,17 +28,8 @@ RUNS=(
   "hybrid-learned     hybrid learned-range"
 )
 
-json() { # json FILE CMD...: runs CMD, writing its stdout to FILE only when it succeeds
-  local file=$1; shift
-  "$@" >"$file.tmp" && mv "$file.tmp" "$file"
-}
-
-timed() { # timed NAME CMD...: runs CMD, appends its wall time to $OUT/times.tsv
-  local name=$1; shift
-  local t0; t0=$(date +%s)
-  "$@"
-  echo -e "$name\t$(( $(date +%s) - t0 ))\t$*" >>"$OUT/times.tsv"
-}
+TIMES=$OUT/times.tsv
+source scripts/lib.sh
 
 phase=${1:-all}
 if [[ $phase == train || $phase == all ]]; then
