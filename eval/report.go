@@ -10,6 +10,9 @@ type Report struct {
 	EMA        bool   `json:"ema"`
 	// Precision of the network's products (float32 unless -precision).
 	Precision string `json:"precision,omitempty"`
+	// Variance is the reverse variance the model was measured with (the
+	// training's, unless the command's -variance exchanged a fixed one).
+	Variance string `json:"variance,omitempty"`
 	// Config is the training configuration of the model measured (the
 	// train.Config stored in its checkpoint), so a report says what it is of.
 	Config  json.RawMessage `json:"config,omitempty"`

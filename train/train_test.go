@@ -16,6 +16,7 @@ import (
 	"github.com/diffusion-go/ddpm/checkpoint"
 	"github.com/diffusion-go/ddpm/data"
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 // synthetic returns n random 8x8 grey images: a bright square on a dark background.
@@ -310,4 +311,75 @@ func TestOldCheckpointSamples(t *testing.T) {
 			t.Errorf("%s: EMA and raw weights gave the same images", tc.file)
 		}
 	}
+}
+
+// TestSetVariance: a fixed-large model evaluated with fixed-small gives the
+// bound of the same network under the other variance. Without clipping,
+// mu~ - mu_theta = c1_t (x_0 - x̂_0), so each KL term has the closed form
+// 0.5 (log(s2/betatilde) + betatilde/s2 - 1) + c1^2 |x_0 - x̂_0|^2 / (2 s2)
+// per dimension for s2 = beta_t and s2 = betatilde_t, from the same x̂_0
+// (the noise draws are seeded). A learned variance cannot be exchanged.
+func TestSetVariance(t *testing.T) {
+	ck, err := checkpoint.Read(filepath.Join("..", "checkpoint", "testdata", "v2-model.ddpm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := backend.MustNew()
+	x0 := synthetic28(2)
+	bounds := map[ddpm.VarianceType]*ddpm.BPD{}
+	var s *ddpm.Schedule
+	for _, v := range []ddpm.VarianceType{ddpm.FixedLarge, ddpm.FixedSmall} {
+		tm, err := TrainedFromFile(ck, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tm.Diffusion.Variance != ddpm.FixedLarge {
+			t.Fatalf("test model trained with %s, want fixed-large", tm.Diffusion.Variance)
+		}
+		s = tm.Diffusion.Schedule
+		if err := tm.SetVariance(v); err != nil {
+			t.Fatal(err)
+		}
+		if bounds[v], err = tm.BPD(b, x0, ddpm.BPDOptions{Seed: 3}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tm.SetVariance(ddpm.LearnedRange); err == nil || !strings.Contains(err.Error(), "only a fixed variance") {
+			t.Errorf("SetVariance(learned-range) on a fixed-variance model: %v", err)
+		}
+	}
+	for _, v := range []ddpm.VarianceType{ddpm.FixedLarge, ddpm.FixedSmall} {
+		worst := 0.0
+		for ti := 1; ti < s.T; ti++ {
+			bt := s.PosteriorVariance[ti]
+			s2 := bt
+			if v == ddpm.FixedLarge {
+				s2 = s.Betas[ti]
+			}
+			c1 := s.PosteriorMeanCoef1[ti]
+			for i := range bounds[v].VB[ti] {
+				want := (0.5*(math.Log(s2/bt)+bt/s2-1) + c1*c1*bounds[v].X0MSE[ti][i]/(2*s2)) / math.Ln2
+				got := bounds[v].VB[ti][i]
+				if d := math.Abs(got-want) / math.Max(want, 1e-3); d > worst {
+					worst = d
+				}
+			}
+		}
+		t.Logf("%s: largest relative difference from the closed form %.2g", v, worst)
+		if worst > 1e-4 {
+			t.Errorf("%s: KL terms differ from the closed form by %.2g (relative)", v, worst)
+		}
+	}
+	if l, sm := bounds[ddpm.FixedLarge].MeanTotal(), bounds[ddpm.FixedSmall].MeanTotal(); l == sm {
+		t.Errorf("the two variances gave the same bound %g", l)
+	}
+}
+
+// synthetic28 returns n 28x28x1 images in [-1, 1] as a tensor.
+func synthetic28(n int) *tensors.Tensor {
+	rng := rand.New(rand.NewPCG(2, 2))
+	x := make([]float32, n*28*28)
+	for i := range x {
+		x[i] = float32(rng.IntN(256))/127.5 - 1
+	}
+	return tensors.FromFlatDataAndDimensions(x, n, 28, 28, 1)
 }

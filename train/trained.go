@@ -150,6 +150,26 @@ func (tm *Trained) SetPrecision(dt dtypes.DType) error {
 	return fmt.Errorf("precision %s: valid values are float32, bfloat16", dt)
 }
 
+// SetVariance changes the reverse process's variance for the samplers and
+// bounds built afterwards. A model trained with a fixed variance may be used
+// with the other fixed one (fixed-large sigma^2 = beta_t or fixed-small
+// sigma^2 = beta~_t; the network, which predicts only the mean, is the same:
+// the paper reports that both give similar samples, and the bound differs);
+// a model that learned its variance keeps it, and a fixed-variance model
+// cannot learn one after training.
+func (tm *Trained) SetVariance(v ddpm.VarianceType) error {
+	if v == tm.Diffusion.Variance {
+		return nil
+	}
+	if v.Learned() || tm.Diffusion.Variance.Learned() {
+		return fmt.Errorf("variance %s: this model was trained with %s; only a fixed variance can be exchanged for the other fixed one (fixed-large, fixed-small)", v, tm.Diffusion.Variance)
+	}
+	d := *tm.Diffusion
+	d.Variance = v
+	tm.Diffusion = &d
+	return nil
+}
+
 // Sampler returns a sampler of the trained model on the backend.
 func (tm *Trained) Sampler(backend backends.Backend) *ddpm.Sampler {
 	return ddpm.NewSampler(backend, ModelContext(tm.Context), tm.Diffusion, tm.Model.Denoise)

@@ -118,6 +118,8 @@ func TestBadInputs(t *testing.T) {
 		{"solver steps 0", "", []string{"sample", "-method", "dpm-solver++", "-steps", "0"}, "an integer in [1, 1000]"},
 		{"spacing with DDIM", "", []string{"sample", "-method", "ddim", "-spacing", "logsnr"}, "applies to the ODE solvers"},
 		{"unknown spacing", "", []string{"sample", "-method", "heun", "-spacing", "cubic"}, "valid values are default, time, logsnr, karras"},
+		{"unknown variance", "", []string{"sample", "-variance", "fixed-medium"}, "-variance: unknown"},
+		{"learned variance for a fixed-variance model", "", []string{"eval", "-variance", "learned-range", "-n", "2"}, "only a fixed variance can be exchanged"},
 		{"raw weights of the shipped model", "", []string{"sample", "-raw"}, "-raw needs a training checkpoint"},
 		{"export without output", "", []string{"export", "-ckpt", emptyCkpt}, "-out is required"},
 		{"export of a damaged checkpoint", "", []string{"export", "-ckpt", emptyCkpt, "-out", root + "/m.ddpm"}, "damaged or not a checkpoint"},

@@ -30,26 +30,17 @@ Examples:
   ddpm eval -dir runs/mnist -n 256 -json > eval.json
   ddpm eval -dir runs/mnist -strata 20 -n 1024
   ddpm eval -dir runs/mnist -bpd=false -samples 256 -baselines`)
-	dir := fs.String("dir", "", "run folder: its newest checkpoint is used (neither -dir nor -ckpt: the shipped MNIST model)")
-	ckpt := fs.String("ckpt", "", "checkpoint file (instead of -dir)")
+	mf := addModelFlags(fs)
 	doBPD := fs.Bool("bpd", true, "measure bits/dim")
 	n := fs.Int("n", 256, "number of test images for bits/dim")
 	strata := fs.Int("strata", 0, "estimate bits/dim from this many timestep strata instead of all T terms (0: full chain)")
 	batch := fs.Int("batch", 128, "images per batch")
 	seed := fs.Int64("seed", 1, "seed of the noise draws and of the samples")
-	precision := precisionFlag(fs)
-	raw := fs.Bool("raw", false, "use the raw weights instead of their EMA")
-	clip := fs.Bool("clip", true, "clip the predicted x_0 to [-1, 1] (as improved-diffusion evaluates, and when sampling)")
+	sf := addSamplerFlags(fs, "clip the predicted x_0 to [-1, 1] (in the bound, as improved-diffusion evaluates, and when sampling)")
 	asJSON := fs.Bool("json", false, "print the full report as JSON")
 	dataset := fs.String("data", "mnist", `test data: "mnist" (the 10,000 test digits), "cifar10" (the test batch in -data-dir), or "folder:PATH"`)
 	dataDir := fs.String("data-dir", defaultDataDir(), "folder of downloaded datasets")
 	samples := fs.Int("samples", 0, "draw this many samples and measure their quality (0: none)")
-	var method ddpm.Method
-	fs.Var(&method, "method", "sampler for -samples: ddpm (ancestral, default), ddim, dpm-solver++ or heun")
-	steps := fs.String("steps", "", `ddpm and ddim: respaced steps ("" all T, "50" 50 evenly spaced, "ddim50" DDIM's strided 50); dpm-solver++ and heun: network evaluations (default 20)`)
-	var spacing ddpm.Spacing
-	fs.Var(&spacing, "spacing", "timesteps of dpm-solver++ and heun: logsnr (dpm-solver++'s default), time, karras (heun's default)")
-	eta := fs.Float64("eta", 0, "DDIM's eta")
 	classifierPath := fs.String("classifier", defaultClassifier, "MNIST classifier for the sample-quality features")
 	withBaselines := fs.Bool("baselines", false, "also measure real training digits and noise (with -samples)")
 	grid := fs.String("grid", "", "write the first 64 samples as a PNG grid")
@@ -69,11 +60,8 @@ Examples:
 	if *asJSON {
 		info = os.Stderr
 	}
-	l, err := load(*ckpt, *dir, !*raw, info)
+	l, err := mf.load(info)
 	if err != nil {
-		return err
-	}
-	if err := l.SetPrecision(precision.dt); err != nil {
 		return err
 	}
 	var classifier *eval.Classifier
@@ -90,19 +78,19 @@ Examples:
 	if err != nil {
 		return err
 	}
-	rep := eval.Report{Checkpoint: l.Path, Step: l.Step, Backend: l.backend.Name(), EMA: !*raw, Precision: precision.name}
+	rep := eval.Report{Checkpoint: l.Path, Step: l.Step, Backend: l.backend.Name(), EMA: !*mf.raw, Precision: mf.precision.name, Variance: l.Diffusion.Variance.String()}
 	if rep.Config, err = json.Marshal(l.Config); err != nil {
 		return err
 	}
 	if *doBPD {
-		bo := eval.BoundOptions{Batch: *batch, Strata: *strata, Seed: *seed, ClipX0: *clip, Log: os.Stderr}
+		bo := eval.BoundOptions{Batch: *batch, Strata: *strata, Seed: *seed, ClipX0: *sf.clip, Log: os.Stderr}
 		if rep.BPD, err = eval.Bound(l.backend, l, test.Subset(*n), bo); err != nil {
 			return err
 		}
 		rep.BPD.Description = "variational bound on the negative log-likelihood of the test images (" + *dataset + "), bits per dimension"
 	}
 	if *samples > 0 {
-		opts := ddpm.SampleOptions{Method: method, Eta: *eta, Steps: *steps, Spacing: spacing, ClipX0: *clip, Seed: *seed}
+		opts := sf.options(*seed)
 		var ref *eval.Reference
 		if rep.Quality, ref, err = evalQuality(l, classifier, test, *samples, *batch, opts, *grid); err != nil {
 			return err

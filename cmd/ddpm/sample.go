@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	"github.com/diffusion-go/ddpm/pretrained"
 	"github.com/diffusion-go/ddpm/train"
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -65,23 +63,14 @@ Examples:
   ddpm sample -dir runs/mnist -method ddim -steps ddim50 -out ddim50.png
   ddpm sample -dir runs/mnist -progressive strip.png -n 4
   ddpm sample -dir runs/mnist -interpolate interp.png`)
-	dir := fs.String("dir", "", "run folder: its newest checkpoint is used (neither -dir nor -ckpt: the shipped MNIST model)")
-	ckpt := fs.String("ckpt", "", "checkpoint file (instead of -dir)")
+	mf := addModelFlags(fs)
 	out := fs.String("out", "samples.png", "PNG grid of the samples")
 	n := fs.Int("n", 64, "number of images")
 	cols := fs.Int("cols", 8, "grid columns")
 	zoom := fs.Int("zoom", 2, "pixel zoom of the PNG")
 	batch := fs.Int("batch", 256, "images sampled at once (bounds the memory; batch k uses seed + k)")
-	var method ddpm.Method
-	fs.Var(&method, "method", "sampler: ddpm (ancestral, default), ddim, dpm-solver++ or heun")
-	steps := fs.String("steps", "", `ddpm and ddim: respaced steps ("" all T, "50" 50 evenly spaced, "ddim50" DDIM's strided 50); dpm-solver++ and heun: network evaluations (default 20)`)
-	var spacing ddpm.Spacing
-	fs.Var(&spacing, "spacing", "timesteps of dpm-solver++ and heun: logsnr (dpm-solver++'s default), time, karras (heun's default)")
-	eta := fs.Float64("eta", 0, "DDIM's eta (0: deterministic)")
+	sf := addSamplerFlags(fs, "clip the predicted x_0 to [-1, 1] at every step")
 	seed := fs.Int64("seed", 1, "seed: the same seed gives the same images on the same backend")
-	precision := precisionFlag(fs)
-	clip := fs.Bool("clip", true, "clip the predicted x_0 to [-1, 1] at every step")
-	raw := fs.Bool("raw", false, "use the raw weights instead of their EMA")
 	progressive := fs.String("progressive", "", "also write a PNG of x_t and the predicted x_0 at 10 timesteps (first 4 images)")
 	interp := fs.String("interpolate", "", "instead of sampling, write a PNG interpolating pairs of MNIST test digits")
 	interpT := fs.Int("interpolate-t", 500, "timestep at which interpolation mixes the two latents")
@@ -91,15 +80,12 @@ Examples:
 	if *n < 1 || *cols < 1 || *zoom < 1 || *batch < 1 {
 		return fmt.Errorf("-n, -cols, -zoom and -batch must be positive")
 	}
-	l, err := load(*ckpt, *dir, !*raw, stdout)
+	l, err := mf.load(stdout)
 	if err != nil {
 		return err
 	}
-	if err := l.SetPrecision(precision.dt); err != nil {
-		return err
-	}
 	s := l.Sampler(l.backend)
-	opts := ddpm.SampleOptions{Method: method, Eta: *eta, Steps: *steps, Spacing: spacing, ClipX0: *clip, Seed: *seed}
+	opts := sf.options(*seed)
 	if err := opts.Validate(l.Config.T); err != nil {
 		return err
 	}
@@ -171,7 +157,7 @@ Examples:
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s: %d samples (%v, steps %q, seed %d) from %s in %.1fs\n",
-		*out, *n, method, *steps, *seed, filepath.Base(l.Path), time.Since(start).Seconds())
+		*out, *n, sf.method, *sf.steps, *seed, filepath.Base(l.Path), time.Since(start).Seconds())
 	if *progressive != "" {
 		show := min(*n, 4)
 		per := size * size * ch
@@ -226,28 +212,4 @@ func writeGrid(path string, pixels []float32, n, size, ch, cols, zoom int) error
 		return err
 	}
 	return imagefile.WriteFile(path, png)
-}
-
-// precision is the -precision flag of sample and eval.
-type precision struct {
-	name string
-	dt   dtypes.DType
-}
-
-func (p *precision) String() string { return p.name }
-
-func (p *precision) Set(name string) error {
-	dt, err := train.ParsePrecision(name)
-	if err != nil {
-		return err
-	}
-	p.name, p.dt = name, dt
-	return nil
-}
-
-// precisionFlag defines -precision on fs.
-func precisionFlag(fs *flag.FlagSet) *precision {
-	p := &precision{name: "float32", dt: dtypes.Float32}
-	fs.Var(p, "precision", "precision of the network's convolutions and matrix products: float32, or bfloat16 with float32 weights, normalisation and sums (mixed precision; to sample, not to measure bits/dim)")
-	return p
 }

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/diffusion-go/ddpm"
+	"github.com/diffusion-go/ddpm/train"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+)
+
+// modelFlags are the flags of sample and eval that choose a model and how its
+// network runs.
+type modelFlags struct {
+	dir, ckpt *string
+	raw       *bool
+	precision *precision
+	variance  *string
+}
+
+func addModelFlags(fs *flag.FlagSet) *modelFlags {
+	return &modelFlags{
+		dir:       fs.String("dir", "", "run folder: its newest checkpoint is used (neither -dir nor -ckpt: the shipped MNIST model)"),
+		ckpt:      fs.String("ckpt", "", "checkpoint file (instead of -dir)"),
+		raw:       fs.Bool("raw", false, "use the raw weights instead of their EMA"),
+		precision: precisionFlag(fs),
+		variance:  fs.String("variance", "", "reverse variance of a model trained with a fixed one: fixed-large or fixed-small (default: the training's)"),
+	}
+}
+
+// load reads the model the flags name and applies -precision and -variance.
+func (f *modelFlags) load(stdout io.Writer) (*loaded, error) {
+	var v ddpm.VarianceType
+	if *f.variance != "" { // Parse before the (slow) load.
+		var err error
+		if v, err = ddpm.ParseVarianceType(*f.variance); err != nil {
+			return nil, fmt.Errorf("-variance: %w", err)
+		}
+	}
+	l, err := load(*f.ckpt, *f.dir, !*f.raw, stdout)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.SetPrecision(f.precision.dt); err != nil {
+		return nil, err
+	}
+	if *f.variance != "" {
+		if err := l.SetVariance(v); err != nil {
+			return nil, fmt.Errorf("-variance: %w", err)
+		}
+	}
+	return l, nil
+}
+
+// samplerFlags are the sampler's flags of sample and eval.
+type samplerFlags struct {
+	method  ddpm.Method
+	steps   *string
+	spacing ddpm.Spacing
+	eta     *float64
+	clip    *bool
+}
+
+func addSamplerFlags(fs *flag.FlagSet, clipHelp string) *samplerFlags {
+	f := &samplerFlags{}
+	fs.Var(&f.method, "method", "sampler: ddpm (ancestral, default), ddim, dpm-solver++ or heun")
+	f.steps = fs.String("steps", "", `ddpm and ddim: respaced steps ("" all T, "50" 50 evenly spaced, "ddim50" DDIM's strided 50); dpm-solver++ and heun: network evaluations (default 20)`)
+	fs.Var(&f.spacing, "spacing", "timesteps of dpm-solver++ and heun: logsnr (dpm-solver++'s default), time, karras (heun's default)")
+	f.eta = fs.Float64("eta", 0, "DDIM's eta (0: deterministic)")
+	f.clip = fs.Bool("clip", true, clipHelp)
+	return f
+}
+
+// options returns the sampler options the flags set.
+func (f *samplerFlags) options(seed int64) ddpm.SampleOptions {
+	return ddpm.SampleOptions{Method: f.method, Eta: *f.eta, Steps: *f.steps, Spacing: f.spacing, ClipX0: *f.clip, Seed: seed}
+}
+
+// precision is the -precision flag of sample and eval.
+type precision struct {
+	name string
+	dt   dtypes.DType
+}
+
+func (p *precision) String() string { return p.name }
+
+func (p *precision) Set(name string) error {
+	dt, err := train.ParsePrecision(name)
+	if err != nil {
+		return err
+	}
+	p.name, p.dt = name, dt
+	return nil
+}
+
+// precisionFlag defines -precision on fs.
+func precisionFlag(fs *flag.FlagSet) *precision {
+	p := &precision{name: "float32", dt: dtypes.Float32}
+	fs.Var(p, "precision", "precision of the network's convolutions and matrix products: float32, or bfloat16 with float32 weights, normalisation and sums (mixed precision; to sample, not to measure bits/dim)")
+	return p
+}
