@@ -38,6 +38,7 @@ VARIANTS=(
   "channels-16|-channels 16"
   "channels-48|-channels 48"
   "v-cosine-min-snr-5|-prediction v -schedule cosine -min-snr 5"
+  "bf16|-precision bfloat16"
 )
 
 TIMES=$RES/times.tsv

@@ -25,6 +25,11 @@ type Config struct {
 	Timesteps  ddpm.TimestepSamplerKind `json:"timesteps"`
 	// MinSNRGamma weighs the MSE by min-SNR-gamma (0: off; see ddpm.Diffusion).
 	MinSNRGamma float64 `json:"min_snr_gamma,omitempty"`
+	// Precision of the network's convolutions and matrix products while
+	// training: "" or "float32", or "bfloat16" (mixed precision: weights,
+	// Adam's moments, the EMA, GroupNorm, the loss and the gradients' sums
+	// stay float32; see unet.ParamCompute).
+	Precision string `json:"precision,omitempty"`
 
 	BatchSize    int     `json:"batch_size"`
 	Steps        int     `json:"steps"`
@@ -112,6 +117,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("checkpoint interval %d: must be positive", c.CheckpointEvery)
 	case c.KeepCheckpoints < 0:
 		return fmt.Errorf("keep checkpoints %d: must not be negative", c.KeepCheckpoints)
+	}
+	if c.Precision != "" {
+		if _, err := ParsePrecision(c.Precision); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -84,6 +84,13 @@ func New(backend backends.Backend, cfg Config, dir string, ds *data.Images) (*Tr
 	tr := &Trainer{Config: cfg, Dir: dir, backend: backend, ctx: context.New(), model: m, diffusion: d, data: ds,
 		sampler: ts, permEpoch: -1}
 	tr.ctx.SetParam(initializers.ParamInitialSeed, cfg.Seed)
+	if cfg.Precision != "" {
+		dt, err := ParsePrecision(cfg.Precision)
+		if err != nil {
+			return nil, err
+		}
+		tr.ctx.SetParam(unet.ParamCompute, dt)
+	}
 	if err := tr.ctx.SetRNGStateFromSeed(cfg.Seed); err != nil {
 		return nil, err
 	}

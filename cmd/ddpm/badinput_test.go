@@ -101,6 +101,7 @@ func TestBadInputs(t *testing.T) {
 		{"NaN EMA decay", "", []string{"train", "-dir", root + "/r17", "-ema", "NaN"}, "EMA decay NaN"},
 		{"min-SNR with the bound", "", []string{"train", "-dir", root + "/r20", "-loss", "vlb", "-min-snr", "5"}, "use loss simple or hybrid"},
 		{"unknown precision", "", []string{"sample", "-precision", "float8"}, "valid values are float32, bfloat16"},
+		{"unknown training precision", "", []string{"train", "-dir", root + "/r24", "-precision", "float16"}, "-precision: unknown precision"},
 		{"zero devices", "", []string{"train", "-dir", root + "/r22", "-devices", "0"}, `-devices "0": want a positive number or "all"`},
 		{"more devices than there are", "", []string{"train", "-dir", root + "/r23", "-devices", "999", "-steps", "1"}, "999 devices asked for, but the backend"},
 		{"negative min-SNR gamma", "", []string{"train", "-dir", root + "/r21", "-min-snr", "-1"}, "min-SNR gamma -1"},

@@ -81,6 +81,7 @@ Examples:
 	fs.Var(&variance, "variance", "reverse variance: fixed-large, fixed-small, learned-range")
 	fs.Var(&loss, "loss", "training loss: simple (default), vlb, hybrid")
 	fs.Var(&tsampler, "timesteps", "timestep sampling: uniform (default), loss-second-moment")
+	precision := fs.String("precision", "float32", "precision of the network's convolutions and matrix products: float32, or bfloat16 (mixed precision: float32 weights, optimizer state, EMA, normalisation and loss)")
 	minSNR := fs.Float64("min-snr", def.MinSNRGamma, "weigh the MSE by min-SNR-gamma with this gamma (Hang et al. 2023; 5 is theirs; 0: off)")
 	if err := parse(fs, args); err != nil {
 		return nil, err
@@ -124,6 +125,15 @@ Examples:
 		"loss":             func() error { cfg.Loss = loss; return nil },
 		"timesteps":        func() error { cfg.Timesteps = tsampler; return nil },
 		"min-snr":          func() error { cfg.MinSNRGamma = *minSNR; return nil },
+		"precision": func() error {
+			if _, err := train.ParsePrecision(*precision); err != nil {
+				return fmt.Errorf("-precision: %w", err)
+			}
+			if cfg.Precision = *precision; cfg.Precision == "float32" {
+				cfg.Precision = ""
+			}
+			return nil
+		},
 		"channel-mult": func() (err error) {
 			cfg.Model.ChannelMult, err = parseInts("-channel-mult", *channelMult)
 			return err
