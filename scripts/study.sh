@@ -55,10 +55,13 @@ if [[ $phase == eval || $phase == all ]]; then
     "hybrid-learned|-dir $OUT/hybrid-learned"
     "vlb-fixed-large|-dir $OUT/vlb-fixed-large"
   )
+  fresh() { grep -qs "\"step\": $STEPS," "$1"; } # a report of a model at this budget
   for e in "${EVALS[@]}"; do
     name=${e%%|*}
     read -r -a model <<<"${e#*|}"
-    [[ -f $RES/$name.json ]] && { echo "study: $name done"; continue; }
+    # A report of a model at this budget is kept (one from an older study,
+    # at another step count, is replaced).
+    fresh "$RES/$name.json" && { echo "study: $name done"; continue; }
     extra=()
     [[ $name == simple-fixed-large ]] && extra=(-baselines)
     # Bits/dim: the stratified bound (21 passes per digit) on 1000 test digits;
@@ -79,9 +82,16 @@ if [[ $phase == eval || $phase == all ]]; then
   done
   # The likelihood-trained model on all 10,000 test digits, and the full chain
   # (all 1000 terms) on 128 of them as a check of the estimate.
-  [[ -f $RES/hybrid-test10k.json ]] || timed "eval/hybrid-test10k" json "$RES/hybrid-test10k.json" \
+  fresh "$RES/hybrid-test10k.json" || timed "eval/hybrid-test10k" json "$RES/hybrid-test10k.json" \
     "$DDPM" eval -dir "$OUT/hybrid-learned" -n 10000 -strata 20 -json
-  [[ -f $RES/full-chain.json ]] || timed "eval/full-chain" json "$RES/full-chain.json" \
+  fresh "$RES/full-chain.json" || timed "eval/full-chain" json "$RES/full-chain.json" \
     "$DDPM" eval -dir "$OUT/hybrid-learned" -n 128 -json
+  # The loss curves: the trained runs' metrics, and the shipped model's while
+  # its run's resumable copy is in the tree.
+  for r in "${RUNS[@]}"; do
+    read -r name loss variance <<<"$r"
+    cp "$OUT/$name/metrics.jsonl" "$RES/$name.metrics.jsonl"
+  done
+  [[ -f resume/mnist-ship/metrics.jsonl ]] && cp resume/mnist-ship/metrics.jsonl "$RES/simple.metrics.jsonl"
   cp "$OUT/times.tsv" "$RES/times.tsv"
 fi
