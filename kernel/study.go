@@ -2,24 +2,37 @@ package kernel
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/diffusion-go/ddpm/eval"
 )
 
-// StudyRun is one trained model of the likelihood-versus-sample-quality
-// study (scripts/study.sh) with its evaluation.
+// StudyRun is one model of the likelihood-versus-sample-quality study
+// (scripts/study.sh) with its evaluation.
 type StudyRun struct {
 	Name, Loss, Variance string
 	Report               eval.Report
-	TrainSeconds         float64 // Wall time of its ddpm train command.
+	TrainSeconds         float64 // Wall time of its ddpm train command (0: not trained by the script).
 	EvalSeconds          float64 // Wall time of its ddpm eval command.
+	// Curve is the bound of its kept checkpoints against training steps
+	// (curves/NAME-STEP.json), in steps' order; empty when not measured.
+	Curve []CurvePoint
+}
+
+// CurvePoint is the bound of one checkpoint.
+type CurvePoint struct {
+	Step           int64
+	BPD, StdErr    float64
+	Images, Strata int
 }
 
 // DDIMRun is the sample quality of one DDIM step count.
@@ -34,11 +47,19 @@ type Study struct {
 	Dir       string
 	Steps     int // Training steps of every run.
 	Runs      []StudyRun
-	FullChain *eval.Report // The full-chain bound of the first run, if measured.
-	DDIM      []DDIMRun
+	FullChain *eval.Report // The full-chain bound of one run, if measured.
+	// Test10k is the likelihood-trained model's bound on all 10,000 test
+	// digits (hybrid-test10k.json), if measured.
+	Test10k *eval.Report
+	DDIM    []DDIMRun
+	// Losses are the training losses as logged, by objective: NAME.metrics.jsonl
+	// for NAME "simple" (the shipped model's run) and the trained runs' names.
+	Losses map[string][]Metric
 }
 
-// StudyRuns lists the study's models: name, loss, variance (as scripts/study.sh).
+// StudyRuns lists the study's rows in the paper's order: name, loss,
+// variance (the names scripts/study.sh gives its reports; a report that
+// records its configuration overrides the loss and variance given here).
 var StudyRuns = [][3]string{
 	{"simple-fixed-large", "simple", "fixed-large"},
 	{"simple-fixed-small", "simple", "fixed-small"},
@@ -67,8 +88,34 @@ func ReadStudy(dir string) (*Study, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.Runs = append(s.Runs, StudyRun{Name: r[0], Loss: r[1], Variance: r[2], Report: *rep,
-			TrainSeconds: times["train/"+r[0]], EvalSeconds: times["eval/"+r[0]]})
+		run := StudyRun{Name: r[0], Loss: r[1], Variance: r[2], Report: *rep,
+			TrainSeconds: times["train/"+r[0]], EvalSeconds: times["eval/"+r[0]]}
+		run.Loss, run.Variance = reportObjective(rep, run.Loss, run.Variance)
+		if run.Curve, err = readCurve(filepath.Join(dir, "curves"), r[0]); err != nil {
+			return nil, err
+		}
+		s.Runs = append(s.Runs, run)
+		stem := r[0]
+		if run.Loss == "simple" {
+			stem = "simple"
+		}
+		if _, ok := s.Losses[stem]; ok {
+			continue
+		}
+		m, err := ReadMetrics(filepath.Join(dir, stem+".metrics.jsonl"))
+		if err == nil {
+			if s.Losses == nil {
+				s.Losses = map[string][]Metric{}
+			}
+			s.Losses[stem] = m
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	if rep, err := readReport(filepath.Join(dir, "hybrid-test10k.json")); err == nil {
+		s.Test10k = rep
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
 	}
 	if rep, err := readReport(filepath.Join(dir, "full-chain.json")); err == nil {
 		s.FullChain = rep
@@ -89,6 +136,104 @@ func ReadStudy(dir string) (*Study, error) {
 		return nil, fmt.Errorf("no study results in %s: run scripts/study.sh (about 2 hours on 2 cores)", dir)
 	}
 	return s, nil
+}
+
+// reportObjective returns the loss and variance a report records (its
+// training configuration, and the variance it was measured with), or the
+// given ones for a report that records neither.
+func reportObjective(rep *eval.Report, loss, variance string) (string, string) {
+	var cfg struct {
+		Loss     string `json:"loss"`
+		Variance string `json:"variance"`
+	}
+	if len(rep.Config) > 0 && json.Unmarshal(rep.Config, &cfg) == nil {
+		if cfg.Loss != "" {
+			loss = cfg.Loss
+		}
+		if cfg.Variance != "" {
+			variance = cfg.Variance
+		}
+	}
+	if rep.Variance != "" {
+		variance = rep.Variance
+	}
+	return loss, variance
+}
+
+// readCurve reads dir/NAME-STEP.json for every STEP, in steps' order.
+func readCurve(dir, name string) ([]CurvePoint, error) {
+	files, err := filepath.Glob(filepath.Join(dir, name+"-*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var out []CurvePoint
+	for _, f := range files {
+		step, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), name+"-"), ".json"), 10, 64)
+		if err != nil {
+			continue // Another run whose name starts with this one's.
+		}
+		rep, err := readReport(f)
+		if err != nil {
+			return nil, err
+		}
+		if rep.BPD == nil {
+			return nil, fmt.Errorf("%s: no bits/dim in the report", f)
+		}
+		out = append(out, CurvePoint{Step: step, BPD: rep.BPD.BitsPerDim, StdErr: rep.BPD.StdErr, Images: rep.BPD.Images, Strata: rep.BPD.Strata})
+	}
+	slices.SortFunc(out, func(a, b CurvePoint) int { return cmp.Compare(a.Step, b.Step) })
+	return out, nil
+}
+
+// CurveChart plots each trained run's bound against its training steps.
+func (s *Study) CurveChart() ([]byte, error) {
+	c := Chart{Title: "Bits/dim of the kept checkpoints (EMA weights)", XLabel: "training step", YLabel: "bits/dim (variational bound)", Points: true}
+	for _, r := range s.Runs {
+		if len(r.Curve) == 0 {
+			continue
+		}
+		var x, y []float64
+		for _, p := range r.Curve {
+			x, y = append(x, float64(p.Step)), append(y, p.BPD)
+		}
+		c.Series = append(c.Series, Series{Name: "L_" + r.Loss + ", " + r.Variance, X: x, Y: y})
+	}
+	if len(c.Series) == 0 {
+		return nil, fmt.Errorf("no bits/dim curves in %s/curves", s.Dir)
+	}
+	return c.PNG()
+}
+
+// LossChart plots each objective's logged training loss, as means of
+// window consecutive logged values, relative to its mean over the last
+// window: so the objectives' different units share one axis, and a flat
+// line at 1 is a converged loss.
+func (s *Study) LossChart(window int) ([]byte, error) {
+	c := Chart{Title: fmt.Sprintf("Training loss over its final value (means of %d logged steps)", window), XLabel: "training step", YLabel: "loss / final loss (log scale)", LogY: true}
+	names := slices.Sorted(maps.Keys(s.Losses))
+	for _, name := range names {
+		m := s.Losses[name]
+		if len(m) < window {
+			continue
+		}
+		var x, y []float64
+		for i := 0; i+window <= len(m); i += window {
+			sum := 0.0
+			for _, p := range m[i : i+window] {
+				sum += p.Loss
+			}
+			x, y = append(x, float64(m[i+window-1].Step)), append(y, sum/float64(window))
+		}
+		last := y[len(y)-1]
+		for i := range y {
+			y[i] /= last
+		}
+		c.Series = append(c.Series, Series{Name: name, X: x, Y: y})
+	}
+	if len(c.Series) == 0 {
+		return nil, fmt.Errorf("no training losses in %s", s.Dir)
+	}
+	return c.PNG()
 }
 
 func readReport(path string) (*eval.Report, error) {
@@ -144,18 +289,25 @@ func minutes(sec float64) string {
 // Table is the study as a Markdown table: one row per model, with the
 // commands that reproduce it and the time they took.
 func (s *Study) Table() string {
-	header := []string{"training objective", "reverse variance", "bits/dim (bound)", "Frechet distance", "precision", "recall", "H(y\\|x) nats", "score", "train", "eval", "reproduce"}
+	header := []string{"training objective", "reverse variance", "bits/dim (bound)", "Frechet distance", "precision", "recall", "density", "coverage", "H(y\\|x) nats", "score", "train", "eval"}
 	var rows [][]string
+	f2 := func(v float64) string { return fmt.Sprintf("%.2f", v) }
+	f3 := func(v float64) string { return fmt.Sprintf("%.3f", v) }
+	dc := func(q eval.Quality) (string, string) { // Reports older than density and coverage have neither.
+		if q.Density == 0 && q.Coverage == 0 {
+			return "-", "-"
+		}
+		return f3(q.Density), f3(q.Coverage)
+	}
 	for _, r := range s.Runs {
-		row := []string{"L_" + r.Loss, r.Variance, "-", "-", "-", "-", "-", "-", minutes(r.TrainSeconds), minutes(r.EvalSeconds),
-			fmt.Sprintf("`ddpm train -preset mnist -steps %d -loss %s -variance %s -dir D` then `ddpm eval -dir D -n 512 -strata 20 -samples %d`",
-				s.Steps, r.Loss, r.Variance, r.samples())}
+		row := []string{"L_" + r.Loss, r.Variance, "-", "-", "-", "-", "-", "-", "-", "-", minutes(r.TrainSeconds), minutes(r.EvalSeconds)}
 		if b := r.Report.BPD; b != nil {
 			row[2] = fmt.Sprintf("%.3f ± %.3f", b.BitsPerDim, b.StdErr)
 		}
 		if q := r.Report.Quality; q != nil {
-			row[3], row[4], row[5] = fmt.Sprintf("%.2f", q.Samples.Frechet), fmt.Sprintf("%.2f", q.Samples.Precision), fmt.Sprintf("%.2f", q.Samples.Recall)
-			row[6], row[7] = fmt.Sprintf("%.3f", q.Samples.Labels.Entropy), fmt.Sprintf("%.2f", q.Samples.Labels.Score)
+			x := q.Samples
+			d, c := dc(x)
+			copy(row[3:10], []string{f2(x.Frechet), f2(x.Precision), f2(x.Recall), d, c, f3(x.Labels.Entropy), f2(x.Labels.Score)})
 		}
 		rows = append(rows, row)
 	}
@@ -165,8 +317,9 @@ func (s *Study) Table() string {
 			name string
 			q    eval.Quality
 		}{{fmt.Sprintf("real training digits (%d)", n), b.TrainVsTest}, {fmt.Sprintf("uniform noise (%d images)", n), b.Noise}} {
-			rows = append(rows, []string{x.name, "", "", fmt.Sprintf("%.2f", x.q.Frechet), fmt.Sprintf("%.2f", x.q.Precision),
-				fmt.Sprintf("%.2f", x.q.Recall), fmt.Sprintf("%.3f", x.q.Labels.Entropy), fmt.Sprintf("%.2f", x.q.Labels.Score), "", "", "`-baselines`"})
+			d, c := dc(x.q)
+			rows = append(rows, []string{x.name, "", "", f2(x.q.Frechet), f2(x.q.Precision), f2(x.q.Recall), d, c,
+				f3(x.q.Labels.Entropy), f2(x.q.Labels.Score), "", ""})
 		}
 	}
 	return MarkdownTable(header, rows)
