@@ -136,6 +136,7 @@ func RecipeChange(base, r train.Config) string {
 	add(r.Steps != base.Steps, "steps", r.Steps)
 	add(r.Warmup != base.Warmup, "warmup", r.Warmup)
 	add(r.GradClip != base.GradClip, "grad-clip", r.GradClip)
+	add(r.Precision != base.Precision, "precision", r.Precision)
 	if len(ch) == 0 {
 		return "preset"
 	}

@@ -76,6 +76,11 @@ func TestRecipeTable(t *testing.T) {
 	if got := RecipeChange(base, wide); got != "-batch 128 -channels 64" {
 		t.Errorf("change of wide: %q", got)
 	}
+	bf16 := base
+	bf16.Precision = "bfloat16"
+	if got := RecipeChange(base, bf16); got != "-precision bfloat16" {
+		t.Errorf("change of bf16: %q", got)
+	}
 	if got := RecipeChange(base, base); got != "preset" {
 		t.Errorf("change of base: %q", got)
 	}
