@@ -29,9 +29,15 @@ const (
 	// Algorithm 1): K timesteps cost 2K-1 network evaluations (Steps), an
 	// even count uses one less.
 	Heun
+	// DPMSolverSDE is DPM-Solver++(2M) for the reverse SDE (Lu et al. 2022,
+	// as k-diffusion's sample_dpmpp_2m_sde with eta 1 and the midpoint
+	// correction): each step is the DDPM posterior step from the predicted
+	// x_0, with the same second-order extrapolation of the predictions as
+	// DPMSolver, and fresh noise. Steps counts network evaluations.
+	DPMSolverSDE
 )
 
-var methodNames = []string{"ddpm", "ddim", "dpm-solver++", "heun"}
+var methodNames = []string{"ddpm", "ddim", "dpm-solver++", "heun", "dpm-solver++-sde"}
 
 // String returns the name accepted by ParseMethod.
 func (m Method) String() string { return enumName(methodNames, int(m), "Method") }
@@ -209,11 +215,11 @@ func (s *Sampler) Sample(shape []int, opts SampleOptions) (*Result, error) {
 		return nil, err
 	}
 	if opts.Method.solver() {
-		x, _, err := s.initialNoise(shape, opts)
+		x, rng, err := s.initialNoise(shape, opts)
 		if err != nil {
 			return nil, err
 		}
-		return s.solve(x, s.Diffusion.Schedule.T-1, opts)
+		return s.solve(x, rng, s.Diffusion.Schedule.T-1, opts)
 	}
 	d, err := s.diffusionFor(opts.Steps)
 	if err != nil {
@@ -256,7 +262,7 @@ func (o SampleOptions) Describe(T int) string {
 // steps, and a spacing for the ODE solvers only. Sample and Interpolate call
 // it; programs can call it before any work starts.
 func (o SampleOptions) Validate(T int) error {
-	if o.Method < Ancestral || o.Method > Heun {
+	if o.Method < Ancestral || o.Method > DPMSolverSDE {
 		return fmt.Errorf("unknown sampling method %v: valid names are %s", o.Method, strings.Join(methodNames, ", "))
 	}
 	if o.Method != DDIM && o.Eta != 0 {
@@ -273,7 +279,7 @@ func (o SampleOptions) Validate(T int) error {
 		return err
 	}
 	if o.Spacing != MethodSpacing {
-		return fmt.Errorf("spacing %v applies to the ODE solvers (dpm-solver++, heun), not to sampling method %v", o.Spacing, o.Method)
+		return fmt.Errorf("spacing %v applies to the solvers (dpm-solver++, heun, dpm-solver++-sde), not to sampling method %v", o.Spacing, o.Method)
 	}
 	return nil
 }
@@ -415,7 +421,7 @@ func (s *Sampler) Interpolate(x0a, x0b *tensors.Tensor, t int, lambdas []float64
 		return nil, fmt.Errorf("interpolation: %w", err)
 	}
 	if opts.Method.solver() {
-		return s.solve(out[0], start, opts)
+		return s.solve(out[0], out[1], start, opts)
 	}
 	return s.loop(d, out[0], out[1], start, opts)
 }

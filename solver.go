@@ -64,8 +64,10 @@ func ParseSpacing(name string) (Spacing, error) {
 // Set implements flag.Value.
 func (sp *Spacing) Set(name string) (err error) { *sp, err = ParseSpacing(name); return }
 
-// solver reports whether m integrates the probability-flow ODE.
-func (m Method) solver() bool { return m == DPMSolver || m == Heun }
+// solver reports whether m is one of the solvers (the probability-flow
+// ODE's and DPMSolverSDE), whose steps count network evaluations on a
+// spacing of their own.
+func (m Method) solver() bool { return m == DPMSolver || m == Heun || m == DPMSolverSDE }
 
 // defaultSpacing is the spacing a method uses when asked for MethodSpacing.
 func (m Method) defaultSpacing() Spacing {
@@ -161,6 +163,51 @@ func solverCoefs(s *Schedule, tCur, tNext int, hPrev float64) (cx, c0, c1, h flo
 	return cx, phi * (1 + 1/(2*r)), -phi / (2 * r), h
 }
 
+// sdeSolverCoefs returns the coefficients of one step of DPM-Solver++(2M)
+// for the reverse SDE (k-diffusion's sample_dpmpp_2m_sde, eta 1, midpoint
+// correction, in x_t rather than x_t / alpha_t) from tCur to tNext:
+//
+//	h = lambda_next - lambda_cur, r = hPrev / h
+//	x_next = (sigma_next / sigma_cur) e^-h x + alpha_next (1 - e^-2h) D
+//	         + sigma_next sqrt(1 - e^-2h) z
+//	D = D_cur (first order) or (1 + 1/(2r)) D_cur - 1/(2r) D_prev
+//
+// returned as x_next = cx x + c0 D_cur + c1 D_prev + cn z. The first-order
+// step is the DDPM posterior q(x_next | x_cur, x_0 = D) between the two
+// timesteps: its mean coefficients and variance (TestSDESolverCoefs).
+// tNext = -1 is the clean end: x_next = D.
+func sdeSolverCoefs(s *Schedule, tCur, tNext int, hPrev float64) (cx, c0, c1, cn, h float64) {
+	alpha := func(t int) float64 { return s.SqrtAlphasCumprod[t] }
+	sigma := func(t int) float64 { return s.SqrtOneMinusAlphasCumprod[t] }
+	if tNext < 0 {
+		return 0, 1, 0, 0, math.Inf(1)
+	}
+	lambda := func(t int) float64 { return math.Log(alpha(t) / sigma(t)) }
+	h = lambda(tNext) - lambda(tCur)
+	cx = sigma(tNext) / sigma(tCur) * math.Exp(-h)
+	phi := -alpha(tNext) * math.Expm1(-2*h)
+	cn = sigma(tNext) * math.Sqrt(-math.Expm1(-2*h))
+	if hPrev <= 0 || math.IsInf(hPrev, 0) {
+		return cx, phi, 0, cn, h
+	}
+	r := hPrev / h
+	return cx, phi * (1 + 1/(2*r)), -phi / (2 * r), cn, h
+}
+
+// SDESolverStep is one step of DPMSolverSDE: the prediction D of x_0 at
+// (x, t), then
+//
+//	next = coefs[0] x + coefs[1] D + coefs[2] dPrev + coefs[3] z,  z ~ N(0, I).
+//
+// Shapes: x and dPrev [B, ...]; t int32 scalar; coefs [4] in x's dtype; rng
+// the random state. Returns next, D and the new random state.
+func (d *Diffusion) SDESolverStep(ctx *context.Context, denoiser Denoiser, x, dPrev, t, coefs, rng *Node, clipX0 bool) (next, predX0, newRNG *Node) {
+	next, predX0 = d.LinearSolverStep(ctx, denoiser, x, dPrev, t, Slice(coefs, AxisRange(0, 3)), clipX0)
+	newRNG, z := RandomNormal(rng, x.Shape())
+	next = Add(next, Mul(Reshape(Slice(coefs, AxisElem(3))), z))
+	return next, predX0, newRNG
+}
+
 // predictX0 is the model's prediction of x_0 at x_t (clipped to [-1, 1]
 // when asked), for any prediction and variance type.
 func (d *Diffusion) predictX0(ctx *context.Context, denoiser Denoiser, xt, t *Node, clipX0 bool) *Node {
@@ -205,21 +252,27 @@ func (d *Diffusion) HeunStep(ctx *context.Context, denoiser Denoiser, x, tCur, t
 	return next, predX0
 }
 
-// solverExec returns the compiled step of an ODE solver: the linear step for
-// DPM-Solver++ and for every method's final step, HeunStep for Heun.
-func (s *Sampler) solverExec(heun, clip bool) (*context.Exec, error) {
-	key := fmt.Sprintf("solver|%v|%v", heun, clip)
+// solverExec returns the compiled step of a solver: the linear step for
+// DPM-Solver++ and for the ODE solvers' final step, HeunStep for Heun,
+// SDESolverStep for DPMSolverSDE.
+func (s *Sampler) solverExec(m Method, clip bool) (*context.Exec, error) {
+	key := fmt.Sprintf("solver|%v|%v", m, clip)
 	if e, ok := s.steps[key]; ok {
 		return e, nil
 	}
 	d := s.Diffusion
 	var e *context.Exec
 	var err error
-	if heun {
+	switch m {
+	case Heun:
 		e, err = context.NewExec(s.Backend, s.Context.Reuse(), func(ctx *context.Context, x, tCur, tNext, coefs *Node) (*Node, *Node) {
 			return d.HeunStep(ctx, s.Denoiser, x, tCur, tNext, coefs, clip)
 		})
-	} else {
+	case DPMSolverSDE:
+		e, err = context.NewExec(s.Backend, s.Context.Reuse(), func(ctx *context.Context, x, dPrev, t, coefs, rng *Node) (*Node, *Node, *Node) {
+			return d.SDESolverStep(ctx, s.Denoiser, x, dPrev, t, coefs, rng, clip)
+		})
+	default:
 		e, err = context.NewExec(s.Backend, s.Context.Reuse(), func(ctx *context.Context, x, dPrev, t, coefs *Node) (*Node, *Node) {
 			return d.LinearSolverStep(ctx, s.Denoiser, x, dPrev, t, coefs, clip)
 		})
@@ -231,9 +284,10 @@ func (s *Sampler) solverExec(heun, clip bool) (*context.Exec, error) {
 	return e, nil
 }
 
-// solve integrates the probability-flow ODE from x at timestep `from` (of the
-// original schedule) to a clean image, with opts' method, steps and spacing.
-func (s *Sampler) solve(x *tensors.Tensor, from int, opts SampleOptions) (*Result, error) {
+// solve runs a solver from x at timestep `from` (of the original schedule)
+// to a clean image, with opts' method, steps and spacing; rng is the random
+// state of DPMSolverSDE's noise.
+func (s *Sampler) solve(x, rng *tensors.Tensor, from int, opts SampleOptions) (*Result, error) {
 	sched := s.Diffusion.Schedule
 	n, err := solverSteps(opts.Method, opts.Steps, sched.T)
 	if err != nil {
@@ -252,13 +306,19 @@ func (s *Sampler) solve(x *tensors.Tensor, from int, opts SampleOptions) (*Resul
 	if err != nil {
 		return nil, err
 	}
-	linear, err := s.solverExec(false, opts.ClipX0)
+	sde := opts.Method == DPMSolverSDE
+	var linear, heunExec, sdeExec *context.Exec
+	switch {
+	case sde:
+		sdeExec, err = s.solverExec(DPMSolverSDE, opts.ClipX0)
+	case heun && len(ts) > 1:
+		heunExec, err = s.solverExec(Heun, opts.ClipX0)
+	}
 	if err != nil {
 		return nil, err
 	}
-	var heunExec *context.Exec
-	if heun && len(ts) > 1 {
-		if heunExec, err = s.solverExec(true, opts.ClipX0); err != nil {
+	if !sde {
+		if linear, err = s.solverExec(DPMSolver, opts.ClipX0); err != nil {
 			return nil, err
 		}
 	}
@@ -276,7 +336,13 @@ func (s *Sampler) solve(x *tensors.Tensor, from int, opts SampleOptions) (*Resul
 			tNext = ts[i+1]
 		}
 		var out []*tensors.Tensor
-		if heun && tNext >= 0 {
+		if sde {
+			var cx, c0, c1, cn float64
+			cx, c0, c1, cn, hPrev = sdeSolverCoefs(sched, t, tNext, hPrev)
+			if out, err = sdeExec.Exec(x, dPrev, int32(t), coefs(cx, c0, c1, cn), rng); err == nil {
+				rng = out[2]
+			}
+		} else if heun && tNext >= 0 {
 			a := func(t int) float64 { return sched.SqrtAlphasCumprod[t] }
 			sig := func(t int) float64 { return sched.SqrtOneMinusAlphasCumprod[t] / sched.SqrtAlphasCumprod[t] }
 			out, err = heunExec.Exec(x, int32(t), int32(tNext), coefs(a(t), sig(t), a(tNext), sig(tNext)))

@@ -213,7 +213,7 @@ func TestSampleOptionErrors(t *testing.T) {
 		{SampleOptions{Method: DDIM, Eta: -1}, "must lie in [0, 1]"},
 		{SampleOptions{Method: DDIM, Eta: 1.5}, "must lie in [0, 1]"},
 		{SampleOptions{Method: Ancestral, Eta: 0.5}, "applies to DDIM only"},
-		{SampleOptions{Method: DDIM, Spacing: LogSNR}, "applies to the ODE solvers"},
+		{SampleOptions{Method: DDIM, Spacing: LogSNR}, "applies to the solvers"},
 		{SampleOptions{Method: Method(9)}, "unknown sampling method"},
 	} {
 		_, err := sampler.Sample([]int{2, 1, 2, 1}, tc.opts)
@@ -274,5 +274,87 @@ func TestSolverStepOnLinearData(t *testing.T) {
 				t.Errorf("step %d -> %d with h_prev = %.3g h: x = %.15g, want %.15g", tc.from, tc.to, hPrev/h, got, want)
 			}
 		}
+	}
+}
+
+// TestSDESolverCoefs: the first-order step of DPMSolverSDE between adjacent
+// timesteps is the DDPM posterior q(x_{t-1} | x_t, x_0) with x_0 = D: its
+// weights of x_t and x_0 and its variance are the schedule's (eqs. 6-7).
+func TestSDESolverCoefs(t *testing.T) {
+	s, err := NewSchedule(Linear, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ti := range []int{1, 2, 10, 500, 999} {
+		cx, c0, c1, cn, _ := sdeSolverCoefs(s, ti, ti-1, 0)
+		for _, c := range []struct {
+			name      string
+			got, want float64
+		}{
+			{"weight of x_t", cx, s.PosteriorMeanCoef2[ti]},
+			{"weight of x_0", c0, s.PosteriorMeanCoef1[ti]},
+			{"variance", cn * cn, s.PosteriorVariance[ti]},
+			{"weight of the previous prediction", c1, 0},
+		} {
+			if math.Abs(c.got-c.want) > 1e-12*math.Max(1, math.Abs(c.want)) && math.Abs(c.got-c.want) > 1e-9*math.Abs(c.want) {
+				t.Errorf("t=%d: %s %.15g, want %.15g", ti, c.name, c.got, c.want)
+			}
+		}
+	}
+	// Second order: the weights of D_cur and D_prev sum to the first-order one.
+	_, c0, c1, _, _ := sdeSolverCoefs(s, 500, 400, 0.3)
+	_, f0, _, _, _ := sdeSolverCoefs(s, 500, 400, 0)
+	if math.Abs(c0+c1-f0) > 1e-12 || c1 >= 0 {
+		t.Errorf("second-order weights %g + %g, want a sum of %g with a negative weight of D_prev", c0, c1, f0)
+	}
+}
+
+// TestSDESolverLaw: with the exact denoiser of Gaussian data,
+// DPMSolverSDE from x_T ~ N(0, I) draws the data's mean and variance; its
+// error falls as the steps grow; it is random given x_T, and reproducible
+// given the seed.
+func TestSDESolverLaw(t *testing.T) {
+	const N = 4000
+	d := newTestDiffusion(t, Linear, 1000, Epsilon, FixedLarge, Simple)
+	sampler := NewSampler(testBackend(t), nil, d, oracleDenoiser(d.Schedule))
+	varErr := map[string]float64{}
+	for _, steps := range []string{"3", "100"} {
+		res, err := sampler.Sample([]int{N, 1, 2, 1}, SampleOptions{Method: DPMSolverSDE, Steps: steps, Seed: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mean, variance := sampleStats(toFloat64(res.Images))
+		for k := range 2 {
+			v := oracleStd[k] * oracleStd[k]
+			t.Logf("%s steps, dim %d: mean %.4f (want %.4f), variance %.4f (want %.4f)", steps, k, mean[k], oracleMu[k], variance[k], v)
+			varErr[steps] += math.Abs(variance[k]/v - 1)
+			if steps != "100" {
+				continue
+			}
+			if tol := 5 * math.Sqrt(v/N); math.Abs(mean[k]-oracleMu[k]) > tol {
+				t.Errorf("dim %d: mean %.4f, want %.4f ± %.4f", k, mean[k], oracleMu[k], tol)
+			}
+			if tol := 5 * v * math.Sqrt(2.0/N); math.Abs(variance[k]-v) > tol {
+				t.Errorf("dim %d: variance %.4f, want %.4f ± %.4f", k, variance[k], v, tol)
+			}
+		}
+	}
+	if varErr["100"] >= varErr["3"] {
+		t.Errorf("relative variance error %.4f at 100 steps, not below %.4f at 3", varErr["100"], varErr["3"])
+	}
+	xT := tensors.FromFlatDataAndDimensions(float32s(gaussianNoise(2*32, 9)), 32, 1, 2, 1)
+	run := func(opts SampleOptions) []float64 {
+		opts.Method, opts.Steps = DPMSolverSDE, "10"
+		res, err := sampler.Sample([]int{32, 1, 2, 1}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return toFloat64(res.Images)
+	}
+	if a, b := run(SampleOptions{Noise: xT, Seed: 1}), run(SampleOptions{Noise: xT, Seed: 2}); slices.Equal(a, b) {
+		t.Error("the same x_T with two seeds gave the same images: no noise was added")
+	}
+	if a, b := run(SampleOptions{Seed: 4}), run(SampleOptions{Seed: 4}); !slices.Equal(a, b) {
+		t.Error("the same seed twice gave different images")
 	}
 }

@@ -29,6 +29,7 @@ if [[ ${#RUNS[@]} -eq 0 ]]; then
     dpm-solver++:5:1 dpm-solver++:10:1 dpm-solver++:20:1 dpm-solver++:50:1 dpm-solver++:20:2
     ddim:10:1 ddim:20:1 ddim:50:1 ddim:100:1
     heun:9:1 heun:19:1 heun:49:1
+    dpm-solver++-sde:10:1 dpm-solver++-sde:20:1 dpm-solver++-sde:50:1 dpm-solver++-sde:20:2
     ddpm:100:1 ddpm:1000:1 ddpm:1000:2
   )
 fi

@@ -117,7 +117,7 @@ func TestBadInputs(t *testing.T) {
 		{"negative eta", "", []string{"sample", "-method", "ddim", "-eta", "-1"}, "DDIM's eta -1: must lie in [0, 1]"},
 		{"eta with ancestral sampling", "", []string{"sample", "-eta", "0.5"}, "eta 0.5 applies to DDIM only"},
 		{"solver steps 0", "", []string{"sample", "-method", "dpm-solver++", "-steps", "0"}, "an integer in [1, 1000]"},
-		{"spacing with DDIM", "", []string{"sample", "-method", "ddim", "-spacing", "logsnr"}, "applies to the ODE solvers"},
+		{"spacing with DDIM", "", []string{"sample", "-method", "ddim", "-spacing", "logsnr"}, "applies to the solvers"},
 		{"unknown spacing", "", []string{"sample", "-method", "heun", "-spacing", "cubic"}, "valid values are default, time, logsnr, karras"},
 		{"unknown variance", "", []string{"sample", "-variance", "fixed-medium"}, "-variance: unknown"},
 		{"learned variance for a fixed-variance model", "", []string{"eval", "-variance", "learned-range", "-n", "2"}, "only a fixed variance can be exchanged"},
