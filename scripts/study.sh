@@ -9,8 +9,10 @@
 # bits/dim curves. Training resumes from the newest checkpoint when run again.
 #
 #   scripts/study.sh train   # the two training runs (about 3.5 hours each, quiet)
+#   scripts/study.sh curves  # bits/dim of every kept checkpoint (also part of eval;
+#                            # run it before a run's folder is lost between machines)
 #   scripts/study.sh eval    # metrics, results in results/study
-#   scripts/study.sh         # both
+#   scripts/study.sh         # all three
 #
 # STUDY_STEPS (23194) sets the training budget of the trained runs.
 set -euo pipefail
@@ -42,11 +44,25 @@ if [[ $phase == train || $phase == all ]]; then
   done
 fi
 
+RES=results/study
+if [[ $phase == curves || $phase == eval || $phase == all ]]; then
+  mkdir -p "$RES/curves"
+  # Bits/dim against training steps: every kept checkpoint, on the same 256
+  # test digits with the same noise (so differences between steps are paired).
+  for r in "${RUNS[@]}"; do
+    read -r name loss variance <<<"$r"
+    for ck in "$OUT/$name"/ckpt-*.ddpm; do
+      [[ -f $ck ]] || continue # no checkpoint yet
+      step=$(basename "$ck" .ddpm); step=$((10#${step#ckpt-}))
+      out=$RES/curves/$name-$step.json
+      [[ -f $out ]] || json "$out" "$DDPM" eval -ckpt "$ck" -n 256 -strata 20 -json
+    done
+  done
+fi
+
 if [[ $phase == eval || $phase == all ]]; then
   # Results (JSON reports and sample grids) go to results/study, which is
   # committed: docs/study.md and notebook 4 read them.
-  RES=results/study
-  mkdir -p "$RES/curves"
   [[ -f runs/classifier/mnist.ddpm ]] || timed classifier "$DDPM" classifier -out runs/classifier/mnist.ddpm
   # name | model flags (none: the shipped model)
   EVALS=(
@@ -69,16 +85,6 @@ if [[ $phase == eval || $phase == all ]]; then
     # steps (the variance matters only to it: the ODE solvers use the mean).
     timed "eval/$name" json "$RES/$name.json" "$DDPM" eval "${model[@]}" -n 1000 -strata 20 \
       -samples 1000 -steps 100 "${extra[@]}" -grid "$RES/$name.png" -json
-  done
-  # Bits/dim against training steps: every kept checkpoint, on the same 256
-  # test digits with the same noise (so differences between steps are paired).
-  for r in "${RUNS[@]}"; do
-    read -r name loss variance <<<"$r"
-    for ck in "$OUT/$name"/ckpt-*.ddpm; do
-      step=$(basename "$ck" .ddpm); step=$((10#${step#ckpt-}))
-      out=$RES/curves/$name-$step.json
-      [[ -f $out ]] || json "$out" "$DDPM" eval -ckpt "$ck" -n 256 -strata 20 -json
-    done
   done
   # The likelihood-trained model on all 10,000 test digits, and the full chain
   # (all 1000 terms) on 128 of them as a check of the estimate.
