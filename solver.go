@@ -39,7 +39,9 @@ const (
 	// MethodSpacing is each method's own: LogSNR for DPM-Solver++ (Lu et
 	// al.'s recommendation for low-resolution images, and 14x more accurate
 	// than TimeUniform at 16 evaluations on the closed-form Gaussian test;
-	// see docs/sampling.md), Karras for Heun.
+	// see docs/sampling.md), Karras for Heun, TimeUniform for DPMSolverSDE
+	// (on the shipped MNIST model, Fréchet distance 7.0 at 10 evaluations and
+	// 5.6 at 20, against 12.7 and 7.0 with LogSNR; docs/sampling.md).
 	MethodSpacing Spacing = iota
 	// TimeUniform spaces the timesteps evenly in t.
 	TimeUniform
@@ -71,8 +73,11 @@ func (m Method) solver() bool { return m == DPMSolver || m == Heun || m == DPMSo
 
 // defaultSpacing is the spacing a method uses when asked for MethodSpacing.
 func (m Method) defaultSpacing() Spacing {
-	if m == Heun {
+	switch m {
+	case Heun:
 		return Karras
+	case DPMSolverSDE:
+		return TimeUniform
 	}
 	return LogSNR
 }

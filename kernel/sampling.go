@@ -104,7 +104,7 @@ func (c *SamplingCurve) Frechet(method string, nfe int) (mean, spread float64, o
 	return mean / float64(n), (hi - lo) / 2, true
 }
 
-// Chart plots the Fréchet distance against NFE (log scale), one line
+// Chart plots the Fréchet distance against NFE (both on log scales), one line
 // per method (seed 1), with the real-data floor.
 func (c *SamplingCurve) Chart() ([]byte, error) {
 	var series []Series
@@ -129,7 +129,7 @@ func (c *SamplingCurve) Chart() ([]byte, error) {
 		n = c.Runs[0].Report.Quality.Samples.N
 	}
 	return Chart{Title: fmt.Sprintf("Sample quality against network evaluations (N = %d)", n), XLabel: "network evaluations per image (log scale)",
-		YLabel: "Fréchet distance, classifier features", LogX: true, Points: true, Series: series}.PNG()
+		YLabel: "Fréchet distance, classifier features (log scale)", LogX: true, LogY: true, Points: true, Series: series}.PNG()
 }
 
 // Table is a markdown table of every run, with the baselines.

@@ -66,7 +66,7 @@ func addSamplerFlags(fs *flag.FlagSet, clipHelp string) *samplerFlags {
 	f := &samplerFlags{}
 	fs.Var(&f.method, "method", "sampler: ddpm (ancestral, default), ddim, dpm-solver++, heun or dpm-solver++-sde")
 	f.steps = fs.String("steps", "", `ddpm and ddim: respaced steps ("" all T, "50" 50 evenly spaced, "ddim50" DDIM's strided 50); dpm-solver++, heun and dpm-solver++-sde: network evaluations (default 20)`)
-	fs.Var(&f.spacing, "spacing", "timesteps of the solvers: logsnr (dpm-solver++'s and dpm-solver++-sde's default), time, karras (heun's default)")
+	fs.Var(&f.spacing, "spacing", "timesteps of the solvers: logsnr (dpm-solver++'s default), time (dpm-solver++-sde's), karras (heun's)")
 	f.eta = fs.Float64("eta", 0, "DDIM's eta (0: deterministic)")
 	f.clip = fs.Bool("clip", true, clipHelp)
 	return f

@@ -24,7 +24,7 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println(c.Table())
-	for _, cmp := range [][2]string{{"dpm-solver++/20", "ddpm/1000"}, {"dpm-solver++/10", "ddim/50"}, {"dpm-solver++/20", "ddpm/100"}, {"heun/19", "dpm-solver++/20"}} {
+	for _, cmp := range [][2]string{{"dpm-solver++-sde/20", "ddpm/1000"}, {"dpm-solver++-sde/10", "ddim/50"}, {"dpm-solver++/20", "ddpm/1000"}, {"dpm-solver++/10", "ddim/50"}, {"dpm-solver++/50", "ddpm/1000"}, {"heun/19", "dpm-solver++/20"}} {
 		a, b := parse(cmp[0]), parse(cmp[1])
 		fa, sa, okA := c.Frechet(a.method, a.nfe)
 		fb, sb, okB := c.Frechet(b.method, b.nfe)
