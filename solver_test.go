@@ -310,32 +310,42 @@ func TestSDESolverCoefs(t *testing.T) {
 }
 
 // TestSDESolverLaw: with the exact denoiser of Gaussian data,
-// DPMSolverSDE from x_T ~ N(0, I) draws the data's mean and variance; its
-// error falls as the steps grow; it is random given x_T, and reproducible
-// given the seed.
+// DPMSolverSDE from x_T ~ N(0, I) draws the data's mean and variance at 100
+// logSNR-spaced steps and at all 1000 timesteps (where it is the posterior
+// chain, DDPM with the fixed-small variance); at 3 steps it misses the
+// variance of x_0 given x_t. With 100 time-uniform steps it overshoots the
+// variance of the narrow dimension (logged, not checked: the second-order
+// term extrapolates fresh noise across the uneven lambda-steps near t = 0;
+// docs/sampling.md). It is random given x_T, and reproducible given the seed.
 func TestSDESolverLaw(t *testing.T) {
 	const N = 4000
 	d := newTestDiffusion(t, Linear, 1000, Epsilon, FixedLarge, Simple)
 	sampler := NewSampler(testBackend(t), nil, d, oracleDenoiser(d.Schedule))
 	varErr := map[string]float64{}
-	for _, steps := range []string{"3", "100"} {
-		res, err := sampler.Sample([]int{N, 1, 2, 1}, SampleOptions{Method: DPMSolverSDE, Steps: steps, Seed: 3})
+	for _, c := range []struct {
+		steps string
+		sp    Spacing
+		check bool
+	}{{"3", LogSNR, false}, {"100", LogSNR, true}, {"1000", TimeUniform, true}, {"100", TimeUniform, false}} {
+		res, err := sampler.Sample([]int{N, 1, 2, 1}, SampleOptions{Method: DPMSolverSDE, Steps: c.steps, Spacing: c.sp, Seed: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
 		mean, variance := sampleStats(toFloat64(res.Images))
 		for k := range 2 {
 			v := oracleStd[k] * oracleStd[k]
-			t.Logf("%s steps, dim %d: mean %.4f (want %.4f), variance %.4f (want %.4f)", steps, k, mean[k], oracleMu[k], variance[k], v)
-			varErr[steps] += math.Abs(variance[k]/v - 1)
-			if steps != "100" {
+			t.Logf("%s steps, %v spacing, dim %d: mean %.4f (want %.4f), variance %.4f (want %.4f)", c.steps, c.sp, k, mean[k], oracleMu[k], variance[k], v)
+			if c.sp == LogSNR {
+				varErr[c.steps] += math.Abs(variance[k]/v - 1)
+			}
+			if !c.check {
 				continue
 			}
 			if tol := 5 * math.Sqrt(v/N); math.Abs(mean[k]-oracleMu[k]) > tol {
-				t.Errorf("dim %d: mean %.4f, want %.4f ± %.4f", k, mean[k], oracleMu[k], tol)
+				t.Errorf("%s steps, %v: dim %d: mean %.4f, want %.4f ± %.4f", c.steps, c.sp, k, mean[k], oracleMu[k], tol)
 			}
 			if tol := 5 * v * math.Sqrt(2.0/N); math.Abs(variance[k]-v) > tol {
-				t.Errorf("dim %d: variance %.4f, want %.4f ± %.4f", k, variance[k], v, tol)
+				t.Errorf("%s steps, %v: dim %d: variance %.4f, want %.4f ± %.4f", c.steps, c.sp, k, variance[k], v, tol)
 			}
 		}
 	}
