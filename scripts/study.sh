@@ -92,12 +92,11 @@ if [[ $phase == eval || $phase == all ]]; then
     "$DDPM" eval -dir "$OUT/hybrid-learned" -n 10000 -strata 20 -json
   fresh "$RES/full-chain.json" || timed "eval/full-chain" json "$RES/full-chain.json" \
     "$DDPM" eval -dir "$OUT/hybrid-learned" -n 128 -json
-  # The loss curves: the trained runs' metrics, and the shipped model's while
-  # its run's resumable copy is in the tree.
+  # The loss curves: the trained runs' metrics (the shipped model's are
+  # committed as simple.metrics.jsonl).
   for r in "${RUNS[@]}"; do
     read -r name loss variance <<<"$r"
     cp "$OUT/$name/metrics.jsonl" "$RES/$name.metrics.jsonl"
   done
-  [[ -f resume/mnist-ship/metrics.jsonl ]] && cp resume/mnist-ship/metrics.jsonl "$RES/simple.metrics.jsonl"
   cp "$OUT/times.tsv" "$RES/times.tsv"
 fi
