@@ -142,46 +142,22 @@ func SolverTimesteps(s *Schedule, from, n int, sp Spacing) ([]int, error) {
 }
 
 // solverCoefs returns the coefficients of one first- or second-order
-// DPM-Solver++ step (Lu et al. 2022, Algorithm 2, data prediction) from
-// timestep tCur to tNext (tNext = -1 is the clean end, s = 0):
+// DPM-Solver++ step (Lu et al. 2022, data prediction) from timestep tCur to
+// tNext (tNext = -1 is the clean end, s = 0), for the probability-flow ODE
+// (eta 0, their Algorithm 2) or the reverse SDE (eta 1, k-diffusion's
+// sample_dpmpp_2m_sde with the midpoint correction, written in x_t rather
+// than x_t / alpha_t):
 //
 //	h = lambda_next - lambda_cur, r = hPrev / h
-//	x_next = (sigma_next / sigma_cur) x - alpha_next (e^-h - 1) D
+//	x_next = (sigma_next / sigma_cur) e^(-eta h) x + alpha_next (1 - e^(-(1+eta) h)) D
+//	         + sigma_next sqrt(1 - e^(-2 eta h)) z
 //	D = D_cur (first order) or (1 + 1/(2r)) D_cur - 1/(2r) D_prev
 //
-// returned as x_next = cx x + c0 D_cur + c1 D_prev. hPrev <= 0 asks for the
-// first-order step, which is DDIM's step (and Euler's in s).
-func solverCoefs(s *Schedule, tCur, tNext int, hPrev float64) (cx, c0, c1, h float64) {
-	alpha := func(t int) float64 { return s.SqrtAlphasCumprod[t] }
-	sigma := func(t int) float64 { return s.SqrtOneMinusAlphasCumprod[t] }
-	if tNext < 0 {
-		return 0, 1, 0, math.Inf(1)
-	}
-	lambda := func(t int) float64 { return math.Log(alpha(t) / sigma(t)) }
-	h = lambda(tNext) - lambda(tCur)
-	cx = sigma(tNext) / sigma(tCur)
-	phi := -alpha(tNext) * math.Expm1(-h)
-	if hPrev <= 0 || math.IsInf(hPrev, 0) {
-		return cx, phi, 0, h
-	}
-	r := hPrev / h
-	return cx, phi * (1 + 1/(2*r)), -phi / (2 * r), h
-}
-
-// sdeSolverCoefs returns the coefficients of one step of DPM-Solver++(2M)
-// for the reverse SDE (k-diffusion's sample_dpmpp_2m_sde, eta 1, midpoint
-// correction, in x_t rather than x_t / alpha_t) from tCur to tNext:
-//
-//	h = lambda_next - lambda_cur, r = hPrev / h
-//	x_next = (sigma_next / sigma_cur) e^-h x + alpha_next (1 - e^-2h) D
-//	         + sigma_next sqrt(1 - e^-2h) z
-//	D = D_cur (first order) or (1 + 1/(2r)) D_cur - 1/(2r) D_prev
-//
-// returned as x_next = cx x + c0 D_cur + c1 D_prev + cn z. The first-order
-// step is the DDPM posterior q(x_next | x_cur, x_0 = D) between the two
-// timesteps: its mean coefficients and variance (TestSDESolverCoefs).
-// tNext = -1 is the clean end: x_next = D.
-func sdeSolverCoefs(s *Schedule, tCur, tNext int, hPrev float64) (cx, c0, c1, cn, h float64) {
+// returned as x_next = cx x + c0 D_cur + c1 D_prev + cn z. hPrev <= 0 asks
+// for the first-order step: DDIM's step (Euler's in s) for eta 0, and for
+// eta 1 the DDPM posterior q(x_next | x_cur, x_0 = D) between the two
+// timesteps, its mean coefficients and variance (TestSDESolverCoefs).
+func solverCoefs(s *Schedule, tCur, tNext int, hPrev, eta float64) (cx, c0, c1, cn, h float64) {
 	alpha := func(t int) float64 { return s.SqrtAlphasCumprod[t] }
 	sigma := func(t int) float64 { return s.SqrtOneMinusAlphasCumprod[t] }
 	if tNext < 0 {
@@ -189,9 +165,9 @@ func sdeSolverCoefs(s *Schedule, tCur, tNext int, hPrev float64) (cx, c0, c1, cn
 	}
 	lambda := func(t int) float64 { return math.Log(alpha(t) / sigma(t)) }
 	h = lambda(tNext) - lambda(tCur)
-	cx = sigma(tNext) / sigma(tCur) * math.Exp(-h)
-	phi := -alpha(tNext) * math.Expm1(-2*h)
-	cn = sigma(tNext) * math.Sqrt(-math.Expm1(-2*h))
+	cx = sigma(tNext) / sigma(tCur) * math.Exp(-eta*h)
+	phi := -alpha(tNext) * math.Expm1(-(1+eta)*h)
+	cn = sigma(tNext) * math.Sqrt(-math.Expm1(-2*eta*h))
 	if hPrev <= 0 || math.IsInf(hPrev, 0) {
 		return cx, phi, 0, cn, h
 	}
@@ -341,19 +317,19 @@ func (s *Sampler) solve(x, rng *tensors.Tensor, from int, opts SampleOptions) (*
 			tNext = ts[i+1]
 		}
 		var out []*tensors.Tensor
-		if sde {
-			var cx, c0, c1, cn float64
-			cx, c0, c1, cn, hPrev = sdeSolverCoefs(sched, t, tNext, hPrev)
-			if out, err = sdeExec.Exec(x, dPrev, int32(t), coefs(cx, c0, c1, cn), rng); err == nil {
-				rng = out[2]
-			}
-		} else if heun && tNext >= 0 {
+		if heun && tNext >= 0 {
 			a := func(t int) float64 { return sched.SqrtAlphasCumprod[t] }
 			sig := func(t int) float64 { return sched.SqrtOneMinusAlphasCumprod[t] / sched.SqrtAlphasCumprod[t] }
 			out, err = heunExec.Exec(x, int32(t), int32(tNext), coefs(a(t), sig(t), a(tNext), sig(tNext)))
+		} else if sde {
+			var cx, c0, c1, cn float64
+			cx, c0, c1, cn, hPrev = solverCoefs(sched, t, tNext, hPrev, 1)
+			if out, err = sdeExec.Exec(x, dPrev, int32(t), coefs(cx, c0, c1, cn), rng); err == nil {
+				rng = out[2]
+			}
 		} else {
 			var cx, c0, c1 float64
-			cx, c0, c1, hPrev = solverCoefs(sched, t, tNext, hPrev)
+			cx, c0, c1, _, hPrev = solverCoefs(sched, t, tNext, hPrev, 0)
 			out, err = linear.Exec(x, dPrev, int32(t), coefs(cx, c0, c1))
 		}
 		if err != nil {

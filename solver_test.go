@@ -129,14 +129,7 @@ func TestSolverDeterministic(t *testing.T) {
 	sampler := NewSampler(testBackend(t), nil, d, oracleDenoiser(d.Schedule))
 	xT := tensors.FromFlatDataAndDimensions(float32s(gaussianNoise(2*32, 9)), 32, 1, 2, 1)
 	for _, m := range []Method{DPMSolver, Heun} {
-		run := func(opts SampleOptions) []float64 {
-			opts.Method, opts.Steps = m, "10"
-			res, err := sampler.Sample([]int{32, 1, 2, 1}, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return toFloat64(res.Images)
-		}
+		run := func(opts SampleOptions) []float64 { return sample10(t, sampler, m, opts) }
 		if a, b := run(SampleOptions{Noise: xT, Seed: 1}), run(SampleOptions{Noise: xT, Seed: 2}); !slices.Equal(a, b) {
 			t.Errorf("%v from the same x_T with two seeds: different images", m)
 		}
@@ -156,6 +149,17 @@ func TestSolverDeterministic(t *testing.T) {
 	if want := []int{999, 444, 0}; !slices.Equal(got, want) {
 		t.Errorf("snapshots at %v, want %v", got, want)
 	}
+}
+
+// sample10 draws 32 two-pixel images with method m in 10 steps.
+func sample10(t *testing.T, sampler *Sampler, m Method, opts SampleOptions) []float64 {
+	t.Helper()
+	opts.Method, opts.Steps = m, "10"
+	res, err := sampler.Sample([]int{32, 1, 2, 1}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return toFloat64(res.Images)
 }
 
 // TestSolverTimesteps: the points are distinct, decreasing, from the start to
@@ -261,7 +265,7 @@ func TestSolverStepOnLinearData(t *testing.T) {
 	for _, tc := range []struct{ from, to int }{{800, 600}, {300, 250}, {60, 20}} {
 		h := lambda(tc.to) - lambda(tc.from)
 		for _, hPrev := range []float64{h / 3, 2 * h} {
-			cx, c0, c1, gotH := solverCoefs(s, tc.from, tc.to, hPrev)
+			cx, c0, c1, _, gotH := solverCoefs(s, tc.from, tc.to, hPrev, 0)
 			if math.Abs(gotH-h) > 1e-12 {
 				t.Fatalf("h = %g, want %g", gotH, h)
 			}
@@ -286,7 +290,7 @@ func TestSDESolverCoefs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ti := range []int{1, 2, 10, 500, 999} {
-		cx, c0, c1, cn, _ := sdeSolverCoefs(s, ti, ti-1, 0)
+		cx, c0, c1, cn, _ := solverCoefs(s, ti, ti-1, 0, 1)
 		for _, c := range []struct {
 			name      string
 			got, want float64
@@ -302,8 +306,8 @@ func TestSDESolverCoefs(t *testing.T) {
 		}
 	}
 	// Second order: the weights of D_cur and D_prev sum to the first-order one.
-	_, c0, c1, _, _ := sdeSolverCoefs(s, 500, 400, 0.3)
-	_, f0, _, _, _ := sdeSolverCoefs(s, 500, 400, 0)
+	_, c0, c1, _, _ := solverCoefs(s, 500, 400, 0.3, 1)
+	_, f0, _, _, _ := solverCoefs(s, 500, 400, 0, 1)
 	if math.Abs(c0+c1-f0) > 1e-12 || c1 >= 0 {
 		t.Errorf("second-order weights %g + %g, want a sum of %g with a negative weight of D_prev", c0, c1, f0)
 	}
@@ -353,14 +357,7 @@ func TestSDESolverLaw(t *testing.T) {
 		t.Errorf("relative variance error %.4f at 100 steps, not below %.4f at 3", varErr["100"], varErr["3"])
 	}
 	xT := tensors.FromFlatDataAndDimensions(float32s(gaussianNoise(2*32, 9)), 32, 1, 2, 1)
-	run := func(opts SampleOptions) []float64 {
-		opts.Method, opts.Steps = DPMSolverSDE, "10"
-		res, err := sampler.Sample([]int{32, 1, 2, 1}, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return toFloat64(res.Images)
-	}
+	run := func(opts SampleOptions) []float64 { return sample10(t, sampler, DPMSolverSDE, opts) }
 	if a, b := run(SampleOptions{Noise: xT, Seed: 1}), run(SampleOptions{Noise: xT, Seed: 2}); slices.Equal(a, b) {
 		t.Error("the same x_T with two seeds gave the same images: no noise was added")
 	}
