@@ -152,13 +152,10 @@ func LossPlot(losses []float64, window int, floor float64) ([]byte, error) {
 	if window < 1 || len(losses) < window {
 		return nil, fmt.Errorf("loss plot: %d losses for windows of %d", len(losses), window)
 	}
-	var x, y []float64
-	for i := 0; i+window <= len(losses); i += window {
-		sum := 0.0
-		for _, l := range losses[i : i+window] {
-			sum += l
-		}
-		x, y = append(x, float64(i+window)), append(y, sum/float64(window))
+	y := windowMeans(losses, window)
+	x := make([]float64, len(y))
+	for k := range x {
+		x[k] = float64((k + 1) * window)
 	}
 	c := Chart{Title: fmt.Sprintf("training loss (mean of %d steps)", window), XLabel: "step", YLabel: "loss",
 		Series: []Series{{Name: "loss", X: x, Y: y}}}
@@ -166,6 +163,20 @@ func LossPlot(losses []float64, window int, floor float64) ([]byte, error) {
 		c.Series = append(c.Series, Series{Name: "floor (exact denoiser)", X: []float64{0, x[len(x)-1]}, Y: []float64{floor, floor}})
 	}
 	return c.PNG()
+}
+
+// windowMeans returns the means of consecutive windows of v (a last,
+// incomplete window is left out).
+func windowMeans(v []float64, window int) []float64 {
+	var out []float64
+	for i := 0; i+window <= len(v); i += window {
+		sum := 0.0
+		for _, x := range v[i : i+window] {
+			sum += x
+		}
+		out = append(out, sum/float64(window))
+	}
+	return out
 }
 
 // Floats copies a float32 tensor's values.

@@ -216,13 +216,14 @@ func (s *Study) LossChart(window int) ([]byte, error) {
 		if len(m) < window {
 			continue
 		}
-		var x, y []float64
-		for i := 0; i+window <= len(m); i += window {
-			sum := 0.0
-			for _, p := range m[i : i+window] {
-				sum += p.Loss
-			}
-			x, y = append(x, float64(m[i+window-1].Step)), append(y, sum/float64(window))
+		losses := make([]float64, len(m))
+		for i, p := range m {
+			losses[i] = p.Loss
+		}
+		y := windowMeans(losses, window)
+		x := make([]float64, len(y))
+		for k := range x {
+			x[k] = float64(m[(k+1)*window-1].Step)
 		}
 		last := y[len(y)-1]
 		for i := range y {
@@ -286,8 +287,9 @@ func minutes(sec float64) string {
 	return fmt.Sprintf("%.1f min", sec/60)
 }
 
-// Table is the study as a Markdown table: one row per model, with the
-// commands that reproduce it and the time they took.
+// Table is the study as a Markdown table: one row per model, with its
+// bound, its sample quality and the time its commands took (the commands
+// are in scripts/study.sh and docs/study.md).
 func (s *Study) Table() string {
 	header := []string{"training objective", "reverse variance", "bits/dim (bound)", "Frechet distance", "precision", "recall", "density", "coverage", "H(y\\|x) nats", "score", "train", "eval"}
 	var rows [][]string
