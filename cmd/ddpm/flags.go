@@ -16,7 +16,7 @@ type modelFlags struct {
 	dir, ckpt *string
 	raw       *bool
 	precision *precision
-	variance  *string
+	variance  *variance
 }
 
 func addModelFlags(fs *flag.FlagSet) *modelFlags {
@@ -25,19 +25,12 @@ func addModelFlags(fs *flag.FlagSet) *modelFlags {
 		ckpt:      fs.String("ckpt", "", "checkpoint file (instead of -dir)"),
 		raw:       fs.Bool("raw", false, "use the raw weights instead of their EMA"),
 		precision: precisionFlag(fs),
-		variance:  fs.String("variance", "", "reverse variance of a model trained with a fixed one: fixed-large or fixed-small (default: the training's)"),
+		variance:  varianceFlag(fs),
 	}
 }
 
 // load reads the model the flags name and applies -precision and -variance.
 func (f *modelFlags) load(stdout io.Writer) (*loaded, error) {
-	var v ddpm.VarianceType
-	if *f.variance != "" { // Parse before the (slow) load.
-		var err error
-		if v, err = ddpm.ParseVarianceType(*f.variance); err != nil {
-			return nil, fmt.Errorf("-variance: %w", err)
-		}
-	}
 	l, err := load(*f.ckpt, *f.dir, !*f.raw, stdout)
 	if err != nil {
 		return nil, err
@@ -45,8 +38,8 @@ func (f *modelFlags) load(stdout io.Writer) (*loaded, error) {
 	if err := l.SetPrecision(f.precision.dt); err != nil {
 		return nil, err
 	}
-	if *f.variance != "" {
-		if err := l.SetVariance(v); err != nil {
+	if f.variance.set {
+		if err := l.SetVariance(f.variance.v); err != nil {
 			return nil, fmt.Errorf("-variance: %w", err)
 		}
 	}
@@ -99,4 +92,33 @@ func precisionFlag(fs *flag.FlagSet) *precision {
 	p := &precision{name: "float32", dt: dtypes.Float32}
 	fs.Var(p, "precision", "precision of the network's convolutions and matrix products: float32, or bfloat16 with float32 weights, normalisation and sums (mixed precision; to sample, not to measure bits/dim)")
 	return p
+}
+
+// variance is the -variance flag of sample and eval: unset keeps the
+// training's variance.
+type variance struct {
+	set bool
+	v   ddpm.VarianceType
+}
+
+func (f *variance) String() string {
+	if !f.set {
+		return ""
+	}
+	return f.v.String()
+}
+
+func (f *variance) Set(name string) error {
+	if err := f.v.Set(name); err != nil {
+		return err
+	}
+	f.set = true
+	return nil
+}
+
+// varianceFlag defines -variance on fs.
+func varianceFlag(fs *flag.FlagSet) *variance {
+	v := &variance{}
+	fs.Var(v, "variance", "reverse variance of a model trained with a fixed one: fixed-large or fixed-small (default: the training's)")
+	return v
 }
