@@ -91,7 +91,7 @@ func ReadStudy(dir string) (*Study, error) {
 		run := StudyRun{Name: r[0], Loss: r[1], Variance: r[2], Report: *rep,
 			TrainSeconds: times["train/"+r[0]], EvalSeconds: times["eval/"+r[0]]}
 		run.Loss, run.Variance = reportObjective(rep, run.Loss, run.Variance)
-		if run.Curve, err = readCurve(filepath.Join(dir, "curves"), r[0]); err != nil {
+		if run.Curve, err = readCurve(filepath.Join(dir, "curves"), r[0], rep.Step); err != nil {
 			return nil, err
 		}
 		s.Runs = append(s.Runs, run)
@@ -160,8 +160,10 @@ func reportObjective(rep *eval.Report, loss, variance string) (string, string) {
 	return loss, variance
 }
 
-// readCurve reads dir/NAME-STEP.json for every STEP, in steps' order.
-func readCurve(dir, name string) ([]CurvePoint, error) {
+// readCurve reads dir/NAME-STEP.json for every STEP up to last (the step of
+// the report the curve belongs to: a run in progress has checkpoints beyond
+// an older report's), in steps' order.
+func readCurve(dir, name string, last int64) ([]CurvePoint, error) {
 	files, err := filepath.Glob(filepath.Join(dir, name+"-*.json"))
 	if err != nil {
 		return nil, err
@@ -169,8 +171,8 @@ func readCurve(dir, name string) ([]CurvePoint, error) {
 	var out []CurvePoint
 	for _, f := range files {
 		step, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), name+"-"), ".json"), 10, 64)
-		if err != nil {
-			continue // Another run whose name starts with this one's.
+		if err != nil || step > last {
+			continue // Another run whose name starts with this one's, or a later checkpoint.
 		}
 		rep, err := readReport(f)
 		if err != nil {
@@ -209,7 +211,7 @@ func (s *Study) CurveChart() ([]byte, error) {
 // window: so the objectives' different units share one axis, and a flat
 // line at 1 is a converged loss.
 func (s *Study) LossChart(window int) ([]byte, error) {
-	c := Chart{Title: fmt.Sprintf("Training loss over its final value (means of %d logged steps)", window), XLabel: "training step", YLabel: "loss / final loss (log scale)", LogY: true}
+	c := Chart{Title: fmt.Sprintf("Training loss over its final value (means of %d logged steps)", window), XLabel: "training step", YLabel: "loss / final loss"}
 	names := slices.Sorted(maps.Keys(s.Losses))
 	for _, name := range names {
 		m := s.Losses[name]

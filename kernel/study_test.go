@@ -27,7 +27,7 @@ func TestReadStudy(t *testing.T) {
 	first := eval.Report{BPD: &eval.BPDReport{BitsPerDim: 1.5, StdErr: 0.01}, Quality: q(3)}
 	first.Quality.Baselines = &eval.Baselines{TrainVsTest: eval.Quality{N: 128, Frechet: 0.5}, Noise: eval.Quality{N: 128, Frechet: 99}}
 	write("simple-fixed-large.json", first)
-	write("hybrid-learned.json", eval.Report{BPD: &eval.BPDReport{BitsPerDim: 1.2, StdErr: 0.02}, Quality: q(5)})
+	write("hybrid-learned.json", eval.Report{Step: 10000, BPD: &eval.BPDReport{BitsPerDim: 1.2, StdErr: 0.02}, Quality: q(5)})
 	write("ddim10.json", eval.Report{Quality: q(9)})
 	write("ddim50.json", eval.Report{Quality: q(4)})
 	os.WriteFile(filepath.Join(dir, "times.tsv"), []byte("train/simple-fixed-large\t600\truns/study/ddpm train -preset mnist -steps 600 -loss simple\neval/ddim10\t30\tx\n"), 0o644)
@@ -66,7 +66,7 @@ func TestReadStudy(t *testing.T) {
 	for _, p := range []struct {
 		name string
 		bpd  float64
-	}{{"hybrid-learned-2000", 1.9}, {"hybrid-learned-1000", 2.5}, {"hybrid-learned-10000", 1.6}, {"hybrid-learned-x", 9}} {
+	}{{"hybrid-learned-2000", 1.9}, {"hybrid-learned-1000", 2.5}, {"hybrid-learned-10000", 1.6}, {"hybrid-learned-x", 9}, {"hybrid-learned-20000", 1.5}} {
 		write(filepath.Join("curves", p.name+".json"), eval.Report{BPD: &eval.BPDReport{BitsPerDim: p.bpd, Images: 256, Strata: 20}})
 	}
 	os.WriteFile(filepath.Join(dir, "simple.metrics.jsonl"), []byte("{\"step\":100,\"loss\":0.08}\n{\"step\":200,\"loss\":0.04}\n{\"step\":300,\"loss\":0.03}\n{\"step\":400,\"loss\":0.03}\n"), 0o644)
