@@ -43,6 +43,9 @@ type benchResult struct {
 	TrainStepSeconds    float64 `json:"train_step_seconds"` // Median of the timed steps.
 	TrainImagesPerSec   float64 `json:"train_images_per_sec"`
 	TrainCompileSeconds float64 `json:"train_compile_seconds"` // First step minus the median.
+	// The same training step with the network's products in bfloat16
+	// (train.Config.Precision; Go only, -bf16).
+	TrainBF16StepSeconds float64 `json:"train_bf16_step_seconds,omitempty"`
 	// Achieved GFLOP/s of the training step and of a sampler step, from the
 	// network's nominal FLOP count (unet.Config.TrainFLOPs, ForwardFLOPs).
 	TrainGFLOPS  float64 `json:"train_gflops,omitempty"`
@@ -98,6 +101,7 @@ Example: ddpm bench -presets mnist -torch -rounds 3`)
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	worker := fs.Bool("worker", false, "measure once in this process and print JSON (used by the rounds)")
 	peakWorker := fs.Bool("peak-worker", false, "measure the backend's matrix-product peak in this process and print JSON")
+	withBF16 := fs.Bool("bf16", true, "also time Go's training and sampler steps with the network's products in bfloat16 (one more compilation of each)")
 	withPeak := fs.Bool("peak", true, "also measure the backend's float32 and bfloat16 matrix-product peak (one process, a few seconds)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -122,7 +126,7 @@ Example: ddpm bench -presets mnist -torch -rounds 3`)
 		if len(names) != 1 {
 			return errors.New("-worker measures one preset")
 		}
-		r, err := benchGo(names[0], *batch, *trainSteps, *sampleSteps)
+		r, err := benchGo(names[0], *batch, *trainSteps, *sampleSteps, *withBF16)
 		if err != nil {
 			return err
 		}
@@ -148,7 +152,7 @@ Example: ddpm bench -presets mnist -torch -rounds 3`)
 	for r := range *rounds {
 		for _, p := range names {
 			common := []string{"-batch", fmt.Sprint(*batch), "-train-steps", fmt.Sprint(*trainSteps), "-sample-steps", fmt.Sprint(*sampleSteps)}
-			runs := [][]string{append([]string{self, "bench", "-worker", "-presets", p}, common...)}
+			runs := [][]string{append([]string{self, "bench", "-worker", "-presets", p, fmt.Sprintf("-bf16=%t", *withBF16)}, common...)}
 			if *withTorch {
 				for _, c := range configs {
 					runs = append(runs, append(append([]string{*python, *script, "-presets", p}, common...), torchArgs[c]...))
@@ -256,6 +260,7 @@ func (s *benchSummary) summarise() {
 		m.DDIM50PerSec = med(func(r benchResult) float64 { return r.DDIM50PerSec })
 		m.SampleCompileSeconds = med(func(r benchResult) float64 { return r.SampleCompileSeconds })
 		m.AncestralBF16StepSeconds = med(func(r benchResult) float64 { return r.AncestralBF16StepSeconds })
+		m.TrainBF16StepSeconds = med(func(r benchResult) float64 { return r.TrainBF16StepSeconds })
 		m.PeakRSSBytes = int64(med(func(r benchResult) float64 { return float64(r.PeakRSSBytes) }))
 		s.Median[k] = m
 	}
@@ -276,9 +281,14 @@ func (s *benchSummary) summarise() {
 				"ddim50_images_per_sec":        g.DDIM50PerSec / t.DDIM50PerSec,
 				"peak_rss":                     float64(g.PeakRSSBytes) / float64(t.PeakRSSBytes),
 			}
-			if strings.HasSuffix(t.Impl, "-bf16") && g.AncestralBF16StepSeconds > 0 {
-				// Sampling at the same precision: Go's bfloat16 step.
-				r["ancestral_step_bf16"] = t.AncestralStepSeconds / g.AncestralBF16StepSeconds
+			if strings.HasSuffix(t.Impl, "-bf16") {
+				// At the same precision: Go's bfloat16 steps.
+				if g.AncestralBF16StepSeconds > 0 {
+					r["ancestral_step_bf16"] = t.AncestralStepSeconds / g.AncestralBF16StepSeconds
+				}
+				if g.TrainBF16StepSeconds > 0 {
+					r["train_step_bf16"] = t.TrainStepSeconds / g.TrainBF16StepSeconds
+				}
 			}
 			s.Ratio[ratioKey(g.Preset, t.Impl)] = r
 		}
@@ -320,6 +330,9 @@ func (s *benchSummary) table(w io.Writer, presets []string) {
 				}
 				fmt.Fprintf(w, "%-8s %-20s %10s %6s %11.2fx %12s %10s %13.2fx %11.2fx %12s %9.2fx\n", p, label, "", "",
 					r["train_images_per_sec"], "", "", r["ancestral1000_images_per_sec"], r["ddim50_images_per_sec"], "", r["peak_rss"])
+				if v, ok := r["train_step_bf16"]; ok {
+					fmt.Fprintf(w, "%-8s %-20s training step, both with bfloat16 products: Go %.2fx the speed of %s\n", p, "", v, impl)
+				}
 				if v, ok := r["ancestral_step_bf16"]; ok {
 					fmt.Fprintf(w, "%-8s %-20s sampler step, both with bfloat16 products: Go %.2fx the speed of %s\n", p, "", v, impl)
 				}
@@ -328,6 +341,10 @@ func (s *benchSummary) table(w io.Writer, presets []string) {
 	}
 	fmt.Fprintf(w, "\nmedians of %d rounds; speeds are images/s (higher is better), ratios Go / PyTorch\n", len(s.Rounds)/max(1, len(s.Median)))
 	for _, p := range presets {
+		if m, ok := s.Median["go/"+p]; ok && m.TrainBF16StepSeconds > 0 {
+			fmt.Fprintf(w, "go %s training step: %.4f s in float32, %.4f s with bfloat16 products (%.2fx)\n", p,
+				m.TrainStepSeconds, m.TrainBF16StepSeconds, m.TrainStepSeconds/m.TrainBF16StepSeconds)
+		}
 		if m, ok := s.Median["go/"+p]; ok && m.AncestralBF16StepSeconds > 0 {
 			fmt.Fprintf(w, "go %s sampler step: %.4f s in float32, %.4f s with bfloat16 products (%.2fx)\n", p,
 				m.AncestralStepSeconds, m.AncestralBF16StepSeconds, m.AncestralStepSeconds/m.AncestralBF16StepSeconds)
@@ -364,7 +381,7 @@ func machine() string {
 }
 
 // benchGo measures the Go implementation on one preset in this process.
-func benchGo(preset string, batch, trainSteps, sampleSteps int) (benchResult, error) {
+func benchGo(preset string, batch, trainSteps, sampleSteps int, withBF16 bool) (benchResult, error) {
 	cfg, err := train.DefaultConfig(preset)
 	if err != nil {
 		return benchResult{}, err
@@ -403,14 +420,9 @@ func benchGo(preset string, batch, trainSteps, sampleSteps int) (benchResult, er
 		Threads: runtime.NumCPU(), TrainStepsTimed: trainSteps, SampleStepsTimed: sampleSteps,
 		XLAFlags: os.Getenv("XLA_FLAGS"), GlibcTunables: os.Getenv("GLIBC_TUNABLES"), ReuseScratch: backend.ReusesScratch()}
 
-	var times []float64
-	for i := range trainSteps + 1 {
-		start := time.Now()
-		if _, err := tr.TrainStep(); err != nil {
-			return r, err
-		}
-		times = append(times, time.Since(start).Seconds())
-		fmt.Fprintf(os.Stderr, "\rgo %s: training step %d/%d", preset, i+1, trainSteps+1)
+	times, err := trainStepTimes(tr, preset, trainSteps)
+	if err != nil {
+		return r, err
 	}
 	r.TrainStepSeconds = median(times[1:])
 	r.TrainCompileSeconds = times[0] - r.TrainStepSeconds
@@ -444,6 +456,18 @@ func benchGo(preset string, batch, trainSteps, sampleSteps int) (benchResult, er
 		return r, err
 	}
 	r.AncestralStepSeconds = median(anc[1:])
+	r.DDIMStepSeconds = median(ddim[1:])
+	r.SampleCompileSeconds = anc[0] - r.AncestralStepSeconds
+	r.Ancestral1000PerSec = float64(cfg.BatchSize) / (1000 * r.AncestralStepSeconds)
+	r.SampleGFLOPS = float64(m.ForwardFLOPs(cfg.BatchSize)) / r.AncestralStepSeconds / 1e9
+	r.DDIM50PerSec = float64(cfg.BatchSize) / (50 * r.DDIMStepSeconds)
+	if !withBF16 {
+		fmt.Fprintln(os.Stderr)
+		return r, nil
+	}
+	// The same steps with the network's products in bfloat16: the sampler
+	// on the same EMA weights, the training step in a second trainer (its
+	// own compilation) after the first is closed.
 	ema.SetParam(unet.ParamCompute, dtypes.BFloat16)
 	s = ddpm.NewSampler(b, train.ModelContext(ema), tr.Diffusion(), model.Denoise)
 	if bf16, err := stepTimes(ddpm.Ancestral); err == nil {
@@ -452,12 +476,35 @@ func benchGo(preset string, batch, trainSteps, sampleSteps int) (benchResult, er
 		fmt.Fprintf(os.Stderr, "\ngo %s: the bfloat16 sampler step failed: %v", preset, err)
 	}
 	fmt.Fprintln(os.Stderr)
-	r.DDIMStepSeconds = median(ddim[1:])
-	r.SampleCompileSeconds = anc[0] - r.AncestralStepSeconds
-	r.Ancestral1000PerSec = float64(cfg.BatchSize) / (1000 * r.AncestralStepSeconds)
-	r.SampleGFLOPS = float64(m.ForwardFLOPs(cfg.BatchSize)) / r.AncestralStepSeconds / 1e9
-	r.DDIM50PerSec = float64(cfg.BatchSize) / (50 * r.DDIMStepSeconds)
+	tr.Close()
+	cfg.Precision = "bfloat16"
+	trBF16, err := train.New(b, cfg, filepath.Join(dir, "run-bfloat16"), ds)
+	if err != nil {
+		return r, err
+	}
+	defer trBF16.Close()
+	if bf16, err := trainStepTimes(trBF16, preset+" bfloat16", trainSteps); err == nil {
+		r.TrainBF16StepSeconds = median(bf16[1:])
+	} else {
+		fmt.Fprintf(os.Stderr, "\ngo %s: the bfloat16 training step failed: %v", preset, err)
+	}
+	fmt.Fprintln(os.Stderr)
 	return r, nil
+}
+
+// trainStepTimes runs steps+1 training steps (the first compiles) and
+// returns the wall time of each.
+func trainStepTimes(tr *train.Trainer, label string, steps int) ([]float64, error) {
+	var times []float64
+	for i := range steps + 1 {
+		start := time.Now()
+		if _, err := tr.TrainStep(); err != nil {
+			return nil, err
+		}
+		times = append(times, time.Since(start).Seconds())
+		fmt.Fprintf(os.Stderr, "\rgo %s: training step %d/%d", label, i+1, steps+1)
+	}
+	return times, nil
 }
 
 func median(v []float64) float64 {

@@ -24,7 +24,8 @@ func TestBenchWorker(t *testing.T) {
 	if r.Impl != "go" || r.Preset != "tiny" || r.Parameters != 44969 || r.Batch != 8 {
 		t.Errorf("result %+v", r)
 	}
-	for name, v := range map[string]float64{"train step": r.TrainStepSeconds, "ancestral step": r.AncestralStepSeconds, "DDIM step": r.DDIMStepSeconds} {
+	for name, v := range map[string]float64{"train step": r.TrainStepSeconds, "ancestral step": r.AncestralStepSeconds, "DDIM step": r.DDIMStepSeconds,
+		"bfloat16 train step": r.TrainBF16StepSeconds, "bfloat16 ancestral step": r.AncestralBF16StepSeconds} {
 		if !(v > 0) {
 			t.Errorf("%s time %v", name, v)
 		}
@@ -73,29 +74,34 @@ func TestBenchSummary(t *testing.T) {
 }
 
 // Each PyTorch configuration gets its own ratios, and a bfloat16 one is also
-// compared with Go's bfloat16 sampler step.
+// compared with Go's bfloat16 training and sampler steps.
 func TestBenchSummaryTorchConfigs(t *testing.T) {
 	s := benchSummary{Median: map[string]benchResult{}}
 	s.Rounds = []benchResult{
 		{Impl: "go", Preset: "mnist", TrainImagesPerSec: 100, Ancestral1000PerSec: 1, DDIM50PerSec: 1, PeakRSSBytes: 1,
-			AncestralStepSeconds: 0.2, AncestralBF16StepSeconds: 0.1},
+			AncestralStepSeconds: 0.2, AncestralBF16StepSeconds: 0.1, TrainStepSeconds: 0.5, TrainBF16StepSeconds: 0.25},
 		{Impl: "pytorch", Preset: "mnist", TrainImagesPerSec: 50, Ancestral1000PerSec: 1, DDIM50PerSec: 1, PeakRSSBytes: 1, AncestralStepSeconds: 0.2},
-		{Impl: "pytorch-compile-bf16", Preset: "mnist", TrainImagesPerSec: 200, Ancestral1000PerSec: 2, DDIM50PerSec: 2, PeakRSSBytes: 1, AncestralStepSeconds: 0.15},
+		{Impl: "pytorch-compile-bf16", Preset: "mnist", TrainImagesPerSec: 200, Ancestral1000PerSec: 2, DDIM50PerSec: 2, PeakRSSBytes: 1,
+			AncestralStepSeconds: 0.15, TrainStepSeconds: 0.3},
 	}
 	s.summarise()
 	if r := s.Ratio["mnist"]; r["train_images_per_sec"] != 2 {
 		t.Errorf("against eager PyTorch: %v", r)
 	}
 	r := s.Ratio["mnist/pytorch-compile-bf16"]
-	if r["train_images_per_sec"] != 0.5 || r["ancestral1000_images_per_sec"] != 0.5 || math.Abs(r["ancestral_step_bf16"]-1.5) > 1e-12 {
+	if r["train_images_per_sec"] != 0.5 || r["ancestral1000_images_per_sec"] != 0.5 || math.Abs(r["ancestral_step_bf16"]-1.5) > 1e-12 ||
+		math.Abs(r["train_step_bf16"]-1.2) > 1e-12 {
 		t.Errorf("against compiled bfloat16 PyTorch: %v", r)
 	}
-	if _, ok := s.Ratio["mnist"]["ancestral_step_bf16"]; ok {
-		t.Error("a float32 PyTorch run compared with Go's bfloat16 step")
+	for _, k := range []string{"ancestral_step_bf16", "train_step_bf16"} {
+		if _, ok := s.Ratio["mnist"][k]; ok {
+			t.Errorf("a float32 PyTorch run compared with Go's bfloat16 step (%s)", k)
+		}
 	}
 	var b bytes.Buffer
 	s.table(&b, []string{"mnist"})
-	for _, want := range []string{"go/compile-bf16", "Go 1.50x the speed of pytorch-compile-bf16"} {
+	for _, want := range []string{"go/compile-bf16", "sampler step, both with bfloat16 products: Go 1.50x the speed of pytorch-compile-bf16",
+		"training step, both with bfloat16 products: Go 1.20x the speed of pytorch-compile-bf16", "training step: 0.5000 s in float32, 0.2500 s with bfloat16 products (2.00x)"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}
