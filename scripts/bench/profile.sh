@@ -4,22 +4,31 @@
 # code (ONEDNN_JIT_PROFILE=2), and XLA's own kernels by matching the machine
 # code at the hottest addresses (read from the live process with gdb)
 # against the object files XLA dumps for each kernel (--xla_dump_to).
-# Needs perf, gdb and objcopy; Linux only.
+# Needs perf, gdb and objcopy; Linux only. With a precision other than
+# float32 it profiles `ddpm train -precision P` on the preset's data instead
+# of the bench's random images.
 #
-#   scripts/bench/profile.sh [preset] [seconds]
+#   scripts/bench/profile.sh [preset] [seconds] [precision]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 preset=${1:-mnist}
 seconds=${2:-20}
+precision=${3:-float32}
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
 go build -o "$work/ddpm" ./cmd/ddpm
-XLA_FLAGS="--xla_dump_to=$work/dump" ONEDNN_JIT_PROFILE=2 \
-	"$work/ddpm" bench -worker -presets "$preset" -train-steps 100000 -sample-steps 1 >/dev/null 2>"$work/log" &
+if [[ $precision == float32 ]]; then
+	cmd=("$work/ddpm" bench -worker -presets "$preset" -bf16=false -train-steps 100000 -sample-steps 1)
+	started="training step 3/"
+else
+	cmd=("$work/ddpm" train -preset "$preset" -precision "$precision" -steps 100000 -log-every 1 -dir "$work/run")
+	started="step 3/"
+fi
+XLA_FLAGS="--xla_dump_to=$work/dump" ONEDNN_JIT_PROFILE=2 "${cmd[@]}" >"$work/log" 2>&1 &
 pid=$!
 # Wait for the first training steps (compilation done).
-until grep -q "training step 3/" "$work/log" 2>/dev/null; do
+until grep -q "$started" "$work/log" 2>/dev/null; do
 	kill -0 $pid || { cat "$work/log"; exit 1; }
 	sleep 1
 done
@@ -28,7 +37,7 @@ perf script -i "$work/perf.data" -F ip,sym,dso 2>/dev/null >"$work/samples"
 python3 - "$work" $pid <<'EOF'
 import collections, glob, os, re, subprocess, sys
 work, pid = sys.argv[1], sys.argv[2]
-kinds, jit = collections.Counter(), collections.Counter()
+kinds, jit, plugin = collections.Counter(), collections.Counter(), collections.Counter()
 for line in open(f"{work}/samples"):
     f = line.split()
     if not f:
@@ -41,10 +50,15 @@ for line in open(f"{work}/samples"):
         jit[int(f[0], 16)] += 1
     else:
         kinds[os.path.basename(dso.strip("()"))] += 1
+        if "pjrt" in dso:
+            plugin[sym] += 1
 total = sum(kinds.values())
 print(f"{total} samples")
 for k, n in kinds.most_common(8):
     print(f"{100 * n / total:5.1f}%  {k}")
+print("\nIn the plugin's own code (XLA's runtime and Eigen):")
+for k, n in plugin.most_common(10):
+    print(f"{100 * n / total:5.1f}%  {k[:150]}")
 top = jit.most_common(500)
 with open(f"{work}/gdb", "w") as g:
     for a, _ in top:
