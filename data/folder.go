@@ -111,3 +111,42 @@ func DecodeImage(r io.Reader, size, channels int) ([]uint8, error) {
 	}
 	return out, nil
 }
+
+// Resized returns the images scaled to size x size (Catmull-Rom, as
+// LoadFolder resizes), keeping their channels and labels; the images
+// themselves are left as they are. A set of that size already is returned
+// as it is.
+func (im *Images) Resized(size int) (*Images, error) {
+	if size < 1 || size > 4096 {
+		return nil, fmt.Errorf("resizing to %dx%d: size must lie in [1, 4096]", size, size)
+	}
+	if im.C != 1 && im.C != 3 {
+		return nil, fmt.Errorf("resizing images of %d channels: only 1 (grey) and 3 (RGB) are supported", im.C)
+	}
+	if im.H == size && im.W == size {
+		return im, nil
+	}
+	out := &Images{N: im.N, H: size, W: size, C: im.C, Pixels: make([]uint8, 0, im.N*size*size*im.C), Labels: im.Labels}
+	src := image.NewRGBA(image.Rect(0, 0, im.W, im.H))
+	dst := image.NewRGBA(image.Rect(0, 0, size, size))
+	per := im.H * im.W * im.C
+	for n := range im.N {
+		px := im.Pixels[n*per : (n+1)*per]
+		for i := range im.H * im.W {
+			r, g, b := px[i*im.C], px[i*im.C], px[i*im.C]
+			if im.C == 3 {
+				g, b = px[i*3+1], px[i*3+2]
+			}
+			src.Pix[4*i], src.Pix[4*i+1], src.Pix[4*i+2], src.Pix[4*i+3] = r, g, b, 255
+		}
+		draw.CatmullRom.Scale(dst, dst.Bounds(), src, src.Bounds(), draw.Src, nil)
+		for i := range size * size {
+			if im.C == 1 {
+				out.Pixels = append(out.Pixels, dst.Pix[4*i])
+			} else {
+				out.Pixels = append(out.Pixels, dst.Pix[4*i:4*i+3]...)
+			}
+		}
+	}
+	return out, nil
+}

@@ -104,6 +104,7 @@ func TestBadInputs(t *testing.T) {
 		{"unknown training precision", "", []string{"train", "-dir", root + "/r24", "-precision", "float16"}, "-precision: unknown precision"},
 		{"zero devices", "", []string{"train", "-dir", root + "/r22", "-devices", "0"}, `-devices "0": want a positive number or "all"`},
 		{"more devices than there are", "", []string{"train", "-dir", root + "/r23", "-devices", "999", "-steps", "1"}, "999 devices asked for, but the backend"},
+		{"MNIST for a colour model", "", []string{"train", "-preset", "cifar10", "-dir", root + "/r25", "-data", "mnist"}, "has 28x28x1 images but the model takes 32x32x3"},
 		{"negative min-SNR gamma", "", []string{"train", "-dir", root + "/r21", "-min-snr", "-1"}, "min-SNR gamma -1"},
 		{"unknown schedule", "", []string{"train", "-dir", root + "/r18", "-schedule", "sigmoid"}, "valid names are linear, cosine, quadratic"},
 		{"unknown prediction", "", []string{"train", "-dir", root + "/r19", "-prediction", "score"}, "valid values are eps, x0, v, mean"},

@@ -44,6 +44,14 @@ func loadData(spec string, split data.Split, m unet.Config, dataDir string, down
 	if err != nil {
 		return nil, err
 	}
+	if (spec == "mnist" || spec == "cifar10") && ds.C == m.InChannels && ds.H != m.ImageSize {
+		// A model of another size on a shipped dataset (the tiny preset on
+		// MNIST): the images are resized as a folder's are.
+		if ds, err = ds.Resized(m.ImageSize); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(log, "-data %s: images resized to %dx%d for the model\n", spec, m.ImageSize, m.ImageSize)
+	}
 	if ds.H != m.ImageSize || ds.W != m.ImageSize || ds.C != m.InChannels {
 		return nil, fmt.Errorf("-data %s has %dx%dx%d images but the model takes %dx%dx%d: pick the preset that matches (mnist: 28x28x1, cifar10: 32x32x3)",
 			spec, ds.H, ds.W, ds.C, m.ImageSize, m.ImageSize, m.InChannels)

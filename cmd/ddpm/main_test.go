@@ -236,3 +236,14 @@ func checkEvalAgainstLibrary(t *testing.T, run, imgs string, rep *eval.BPDReport
 			rep.Images, rep.BitsPerDim, rep.StdErr, m, se)
 	}
 }
+
+// The tiny preset trains on MNIST, its default data, resized to its 8x8.
+func TestTrainTinyOnMNIST(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles the tiny U-Net's training step; skipped in -short mode")
+	}
+	code, stdout, stderr := runCLI("train", "-preset", "tiny", "-dir", t.TempDir(), "-steps", "1", "-batch", "4")
+	if code != 0 || !strings.Contains(stdout, "-data mnist: images resized to 8x8 for the model") || !strings.Contains(stdout, "step 1/1") {
+		t.Fatalf("train: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}

@@ -50,7 +50,7 @@ Examples:
   ddpm train -preset cifar10 -dir runs/cifar10 -devices all   # data parallel over every GPU`)
 	preset := fs.String("preset", "mnist", "model and training preset: "+strings.Join(unet.PresetNames(), ", "))
 	dir := fs.String("dir", "", "run folder for checkpoints and metrics (required)")
-	dataset := fs.String("data", "", dataFlagHelp+` (default: mnist for the mnist and tiny presets, cifar10 for cifar10)`)
+	dataset := fs.String("data", "", dataFlagHelp+` (default: mnist for the mnist and tiny presets, resized to the tiny preset's 8x8, cifar10 for cifar10)`)
 	dataDir := fs.String("data-dir", defaultDataDir(), "folder for downloaded datasets")
 	download := fs.Bool("download", false, "download CIFAR-10 (170 MB, SHA-256 checked) if it is not in -data-dir")
 	limit := fs.Int("limit", 0, "use only the first N training images (0: all)")
