@@ -334,8 +334,6 @@ func phaseInputGradient(x, kernel, v *graph.Node, p params) *graph.Node {
 	for i := range 2 {
 		L[i] = (d[i].in + d[i].stride - 1) / d[i].stride
 	}
-	swapped := p.axes
-	swapped.KernelInputChannels, swapped.KernelOutputChannels = p.axes.KernelOutputChannels, p.axes.KernelInputChannels
 	rows := make([]*graph.Node, d[0].stride)
 	for a := range d[0].stride {
 		cols := make([]*graph.Node, d[1].stride)
@@ -366,13 +364,33 @@ func phaseInputGradient(x, kernel, v *graph.Node, p params) *graph.Node {
 				continue
 			}
 			vp := padSpatial(v, [2]int{pads[0][0], pads[1][0]}, [2]int{pads[0][1], pads[1][1]})
-			cols[b] = graph.Convolve(vp, sub).AxesConfig(swapped).NoPadding().Done() // [n, L0, L1, ci]
+			// Transposed after the reversals: see swapKernelChannels.
+			sub = swapKernelChannels(sub, p.axes)
+			cols[b] = graph.Convolve(vp, sub).AxesConfig(p.axes).NoPadding().Done() // [n, L0, L1, ci]
 		}
 		row := graph.Stack(cols, 3)                                 // [n, L0, L1, s1, ci]
 		rows[a] = graph.Reshape(row, n, L[0], L[1]*d[1].stride, ci) // [n, L0, W', ci]
 	}
 	dx := graph.Reshape(graph.Stack(rows, 2), n, L[0]*d[0].stride, L[1]*d[1].stride, ci) // [n, L0, s0, W', ci]
 	return graph.Slice(dx, graph.AxisRange(), graph.AxisRange(0, d[0].in), graph.AxisRange(0, d[1].in), graph.AxisRange())
+}
+
+// swapKernelChannels exchanges the kernel's input and output channel axes,
+// so that the input gradient's convolution (v with the kernel's channels
+// swapped) keeps the forward convolution's dimension labels. XLA on the CPU
+// gives a convolution whose kernel labels are swapped (01oi) to oneDNN only
+// in float32: in bfloat16 it converted each such input gradient to float32
+// (35 of the mnist training step's 223 convolutions); with the kernel
+// transposed here (a few KiB) every one of them stays in bfloat16, if the
+// transposition is the last op on the kernel: a reversal there instead
+// also left the convolution in float32.
+func swapKernelChannels(kernel *graph.Node, axes backends.ConvolveAxesConfig) *graph.Node {
+	perm := make([]int, kernel.Rank())
+	for i := range perm {
+		perm[i] = i
+	}
+	perm[axes.KernelInputChannels], perm[axes.KernelOutputChannels] = axes.KernelOutputChannels, axes.KernelInputChannels
+	return graph.TransposeAllDims(kernel, perm...)
 }
 
 // padSpatial pads t [batch, H, W, C] with zeros: before[i] and after[i]
@@ -493,8 +511,7 @@ func inputGradient(x, kernel, v *graph.Node, p params) *graph.Node {
 	for _, axis := range axes.KernelSpatial {
 		rev = reverseAxis(rev, axis)
 	}
-	revAxes := axes
-	revAxes.KernelInputChannels, revAxes.KernelOutputChannels = axes.KernelOutputChannels, axes.KernelInputChannels
+	rev = swapKernelChannels(rev, axes)
 	n := len(axes.InputSpatial)
 	pads := make([][2]int, n)
 	ones, inDilations, dilations := make([]int, n), make([]int, n), make([]int, n)
@@ -503,7 +520,7 @@ func inputGradient(x, kernel, v *graph.Node, p params) *graph.Node {
 		pads[i] = [2]int{d.dilatedKernel - 1 - d.padBefore, d.in - ((d.out-1)*d.stride + 1) + d.padBefore}
 		ones[i], inDilations[i], dilations[i] = 1, d.stride, d.dilation
 	}
-	return graph.Convolve(v, rev).AxesConfig(revAxes).PaddingPerDim(pads).StridePerAxis(ones...).
+	return graph.Convolve(v, rev).AxesConfig(axes).PaddingPerDim(pads).StridePerAxis(ones...).
 		DilationPerAxis(dilations...).InputDilationPerAxis(inDilations...).Done()
 }
 
