@@ -32,13 +32,13 @@ VARIANTS=(
   "lr-3e-4|-lr 3e-4"
   "lr-2e-3|-lr 2e-3"
   "no-ema|-ema 0"
+  "bf16|-precision bfloat16"
   "vlb|-loss vlb"
   "vlb-importance|-loss vlb -timesteps loss-second-moment"
   "batch-128|-batch 128"
   "channels-16|-channels 16"
   "channels-48|-channels 48"
   "v-cosine-min-snr-5|-prediction v -schedule cosine -min-snr 5"
-  "bf16|-precision bfloat16"
 )
 
 TIMES=$RES/times.tsv
