@@ -37,7 +37,7 @@ perf script -i "$work/perf.data" -F ip,sym,dso 2>/dev/null >"$work/samples"
 python3 - "$work" $pid <<'EOF'
 import collections, glob, os, re, subprocess, sys
 work, pid = sys.argv[1], sys.argv[2]
-kinds, jit, plugin = collections.Counter(), collections.Counter(), collections.Counter()
+kinds, jit = collections.Counter(), collections.Counter()
 for line in open(f"{work}/samples"):
     f = line.split()
     if not f:
@@ -50,15 +50,10 @@ for line in open(f"{work}/samples"):
         jit[int(f[0], 16)] += 1
     else:
         kinds[os.path.basename(dso.strip("()"))] += 1
-        if "pjrt" in dso:
-            plugin[sym] += 1
 total = sum(kinds.values())
 print(f"{total} samples")
 for k, n in kinds.most_common(8):
     print(f"{100 * n / total:5.1f}%  {k}")
-print("\nIn the plugin's own code (XLA's runtime and Eigen):")
-for k, n in plugin.most_common(10):
-    print(f"{100 * n / total:5.1f}%  {k[:150]}")
 top = jit.most_common(500)
 with open(f"{work}/gdb", "w") as g:
     for a, _ in top:
