@@ -25,10 +25,11 @@ type Config struct {
 	Timesteps  ddpm.TimestepSamplerKind `json:"timesteps"`
 	// MinSNRGamma weighs the MSE by min-SNR-gamma (0: off; see ddpm.Diffusion).
 	MinSNRGamma float64 `json:"min_snr_gamma,omitempty"`
-	// Precision of the network's convolutions and matrix products while
-	// training: "" or "float32", or "bfloat16" (mixed precision: weights,
-	// Adam's moments, the EMA, GroupNorm, the loss and the gradients' sums
-	// stay float32; see unet.ParamCompute).
+	// Precision of the network while training, a name in Precisions: "" or
+	// "float32", "bfloat16" (the convolutions and matrix products) or
+	// "bfloat16-activations" (also their results between layers); mixed
+	// precision: weights, Adam's moments, the EMA, GroupNorm, the loss and
+	// the gradients' sums stay float32.
 	Precision string `json:"precision,omitempty"`
 
 	BatchSize    int     `json:"batch_size"`

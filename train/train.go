@@ -85,11 +85,11 @@ func New(backend backends.Backend, cfg Config, dir string, ds *data.Images) (*Tr
 		sampler: ts, permEpoch: -1}
 	tr.ctx.SetParam(initializers.ParamInitialSeed, cfg.Seed)
 	if cfg.Precision != "" {
-		dt, err := ParsePrecision(cfg.Precision)
+		p, err := ParsePrecision(cfg.Precision)
 		if err != nil {
 			return nil, err
 		}
-		tr.ctx.SetParam(unet.ParamCompute, dt)
+		p.Apply(tr.ctx)
 	}
 	if err := tr.ctx.SetRNGStateFromSeed(cfg.Seed); err != nil {
 		return nil, err

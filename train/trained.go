@@ -123,31 +123,69 @@ func TrainedFromFile(ck *checkpoint.File, ema bool) (*Trained, error) {
 	return &Trained{Path: ck.Path, Step: ck.Step, Config: cfg, Diffusion: d, Model: m, Context: ctx}, nil
 }
 
-// Precisions are the names SetPrecision and the command's -precision take.
-var Precisions = map[string]dtypes.DType{"float32": dtypes.Float32, "bfloat16": dtypes.BFloat16}
-
-// ParsePrecision returns the dtype of a precision name ("float32" or
-// "bfloat16").
-func ParsePrecision(name string) (dtypes.DType, error) {
-	if dt, ok := Precisions[name]; ok {
-		return dt, nil
-	}
-	return dtypes.InvalidDType, fmt.Errorf("unknown precision %q: valid values are float32, bfloat16", name)
+// Precision is a setting of the network's arithmetic (the -precision of
+// the command's train, sample and eval). The weights, Adam's moments, the
+// EMA, GroupNorm, the softmax, the loss and the sampler's arithmetic are
+// float32 in every setting.
+type Precision struct {
+	Name string
+	// Compute is the dtype of the convolutions and matrix products
+	// (unet.ParamCompute).
+	Compute dtypes.DType
+	// Activations, if valid, is the dtype their results are kept in between
+	// layers (unet.ParamActivations); otherwise each is converted back to
+	// float32.
+	Activations dtypes.DType
 }
 
-// SetPrecision sets the precision of the network's convolutions and matrix
-// products in the graphs built afterwards by Sampler and BPD: float32 (the
-// default), or bfloat16 with everything else in float32 (unet.ParamCompute).
-// It changes the model's outputs by the rounding of those products' operands
-// and results; `ddpm eval -precision` measures what that costs (on the
-// shipped model: no change in sample quality, a worse bound).
-func (tm *Trained) SetPrecision(dt dtypes.DType) error {
-	switch dt {
-	case dtypes.Float32, dtypes.BFloat16:
-		tm.Context.SetParam(unet.ParamCompute, dt)
-		return nil
+// Precisions are the settings, by name:
+//   - float32: everything in float32 (the default);
+//   - bfloat16: the products' operands rounded to bfloat16 and the products
+//     computed in it, each result converted back to float32;
+//   - bfloat16-activations: also the products' results kept in bfloat16
+//     between layers (the residual stream, the skip connections and their
+//     gradients), as PyTorch's autocast does.
+var Precisions = []Precision{
+	{Name: "float32", Compute: dtypes.Float32},
+	{Name: "bfloat16", Compute: dtypes.BFloat16},
+	{Name: "bfloat16-activations", Compute: dtypes.BFloat16, Activations: dtypes.BFloat16},
+}
+
+// ParsePrecision returns the precision of a name in Precisions ("" is
+// float32).
+func ParsePrecision(name string) (Precision, error) {
+	if name == "" {
+		name = "float32"
 	}
-	return fmt.Errorf("precision %s: valid values are float32, bfloat16", dt)
+	names := make([]string, len(Precisions))
+	for i, p := range Precisions {
+		if p.Name == name {
+			return p, nil
+		}
+		names[i] = p.Name
+	}
+	return Precision{}, fmt.Errorf("unknown precision %q: valid values are %s", name, strings.Join(names, ", "))
+}
+
+// Apply sets the precision's parameters on a context that a model runs in,
+// before its graphs are built.
+func (p Precision) Apply(ctx *context.Context) {
+	ctx.SetParam(unet.ParamCompute, p.Compute)
+	ctx.SetParam(unet.ParamActivations, p.Activations)
+}
+
+// SetPrecision sets the precision of the network (a name in Precisions) in
+// the graphs built afterwards by Sampler and BPD. Other than float32 it
+// changes the model's outputs by rounding; `ddpm eval -precision` measures
+// what that costs (on the shipped model with bfloat16 products: no change in
+// sample quality, a worse bound).
+func (tm *Trained) SetPrecision(name string) error {
+	p, err := ParsePrecision(name)
+	if err != nil {
+		return err
+	}
+	p.Apply(tm.Context)
+	return nil
 }
 
 // SetVariance changes the reverse process's variance for the samplers and

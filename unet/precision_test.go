@@ -1,13 +1,16 @@
 package unet
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/diffusion-go/ddpm/backend"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -59,17 +62,49 @@ func TestMixedPrecision(t *testing.T) {
 		v.MustSetValue(tensors.FromFlatDataAndDimensions(w, v.Shape().Dimensions...))
 	}
 	full := forward()
-	ctx.SetParam(ParamCompute, dtypes.BFloat16)
-	mixed := forward()
-	var d2, f2 float64
-	for i := range full {
-		d := float64(mixed[i] - full[i])
-		d2 += d * d
-		f2 += float64(full[i]) * float64(full[i])
+	rms := func(out []float32) float64 {
+		var d2, f2 float64
+		for i := range full {
+			d := float64(out[i] - full[i])
+			d2 += d * d
+			f2 += float64(full[i]) * float64(full[i])
+		}
+		return math.Sqrt(d2 / f2)
 	}
-	rel := math.Sqrt(d2 / f2)
-	t.Logf("bfloat16 products: output RMS difference %.3g of the output's RMS %.3g", rel, math.Sqrt(f2/float64(len(full))))
-	if !(rel < 0.05) || rel == 0 {
-		t.Errorf("bfloat16 products moved the output by %.3g of its RMS: want more than 0 and less than 0.05", rel)
+	ctx.SetParam(ParamCompute, dtypes.BFloat16)
+	products := rms(forward())
+	ctx.SetParam(ParamActivations, dtypes.BFloat16)
+	activations := rms(forward())
+	t.Logf("output RMS difference from float32: %.3g with bfloat16 products, %.3g with bfloat16 activations too", products, activations)
+	if !(products < 0.05) || products == 0 {
+		t.Errorf("bfloat16 products moved the output by %.3g of its RMS: want more than 0 and less than 0.05", products)
+	}
+	// The activations add one rounding of each layer's result, of the same
+	// size as the products' own.
+	if !(activations < 0.05) || activations == products {
+		t.Errorf("bfloat16 activations moved the output by %.3g of its RMS (products alone %.3g): want less than 0.05, and a change", activations, products)
+	}
+}
+
+// TestActivationsNeedFloat32: bfloat16 activations in a float64 network
+// would round its float64 weights' results to bfloat16 and back to float32;
+// Denoise refuses, naming the dtypes.
+func TestActivationsNeedFloat32(t *testing.T) {
+	cfg, err := Preset("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.New()
+	ctx.SetParam(ParamActivations, dtypes.BFloat16)
+	xt := tensors.FromShape(shapes.Make(dtypes.Float64, 1, 8, 8, 1))
+	_, err = context.ExecOnce(backend.MustNew(), ctx, func(ctx *context.Context, xt, t *graph.Node) *graph.Node {
+		return m.Denoise(ctx, xt, t)
+	}, xt, tensors.FromValue([]int32{3}))
+	if msg := strings.ToLower(fmt.Sprint(err)); err == nil || !strings.Contains(msg, "need a float32 network") || !strings.Contains(msg, "float64") {
+		t.Errorf("float64 network with bfloat16 activations: %v", err)
 	}
 }

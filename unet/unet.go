@@ -153,6 +153,9 @@ func (m *Model) Denoise(ctx *context.Context, xt, t *Node) *Node {
 	if t.Rank() != 1 || t.Shape().Dimensions[0] != xt.Shape().Dimensions[0] {
 		panic(errors.Errorf("unet: timesteps shaped %s, want [%d]", t.Shape(), xt.Shape().Dimensions[0]))
 	}
+	if act := context.GetParamOr(ctx, ParamActivations, dtypes.InvalidDType); act != dtypes.InvalidDType && xt.DType() != dtypes.Float32 {
+		panic(errors.Errorf("unet: %s activations need a float32 network, got %s images", act, xt.DType()))
+	}
 	ctx = ctx.In("unet").WithInitializer(initializers.XavierUniformFn(ctx))
 
 	// Timestep embedding: sinusoidal, then a two-layer MLP of width 4 ch.
@@ -204,7 +207,7 @@ func (m *Model) Denoise(ctx *context.Context, xt, t *Node) *Node {
 
 	// End.
 	h = silu(m.groupNorm(ctx.In("norm_out"), h))
-	return conv(ctx.In("conv_out"), h, c.OutChannels, 3, 1, true)
+	return ConvertDType(conv(ctx.In("conv_out"), h, c.OutChannels, 3, 1, true), xt.DType())
 }
 
 // TimestepEmbedding is the sinusoidal embedding of the official code:
@@ -249,15 +252,16 @@ func (m *Model) attnBlock(ctx *context.Context, x *Node) *Node {
 	k := dense(ctx.In("k"), flat, C, false)
 	v := dense(ctx.In("v"), flat, C, false)
 	dt := computeDType(ctx, x)
-	w := MulScalar(ConvertDType(Einsum("bic,bjc->bij", ConvertDType(q, dt), ConvertDType(k, dt)), x.DType()), 1/math.Sqrt(float64(C)))
+	w := MulScalar(ConvertDType(Einsum("bic,bjc->bij", ConvertDType(q, dt), ConvertDType(k, dt)), paramDType(x)), 1/math.Sqrt(float64(C)))
 	w = Softmax(w, -1)
-	out := ConvertDType(Einsum("bij,bjc->bic", ConvertDType(w, dt), ConvertDType(v, dt)), x.DType())
+	out := ConvertDType(Einsum("bij,bjc->bic", ConvertDType(w, dt), ConvertDType(v, dt)), activationDType(ctx, x))
 	out = dense(ctx.In("proj_out"), out, C, true)
 	return Add(x, Reshape(out, B, H, W, C))
 }
 
 // groupNorm normalises over (H, W, channels of the group), with a learned
 // per-channel scale and offset, as tf.contrib.layers.group_norm (eps 1e-6).
+// It computes in the weights' dtype (float32 for bfloat16 activations).
 // The statistics are two-pass (mean, then the mean square of the centred
 // values), each summed first over the H*W positions of every channel
 // (sumPositions) and then over the channels of a group. The normalisation
@@ -272,6 +276,7 @@ func (m *Model) groupNorm(ctx *context.Context, x *Node) *Node {
 	dims := x.Shape().Dimensions
 	B, H, W, C := dims[0], dims[1], dims[2], dims[3]
 	G := m.Config.NumGroups
+	x = ConvertDType(x, paramDType(x))
 	if C%G != 0 {
 		panic(errors.Errorf("unet: %d channels are not divisible by %d GroupNorm groups", C, G))
 	}
@@ -311,7 +316,8 @@ func conv(ctx *context.Context, x *Node, outCh, kernel, stride int, zeroInit boo
 	w, b := convVariables(ctx, x, outCh, kernel, zeroInit)
 	dt := computeDType(ctx, x)
 	y := Convolve(ConvertDType(x, dt), ConvertDType(w, dt)).StridePerAxis(stride, stride).PadSame().Done()
-	return Add(ConvertDType(y, x.DType()), Reshape(b, 1, 1, 1, outCh))
+	y = ConvertDType(y, activationDType(ctx, x))
+	return Add(y, ConvertDType(Reshape(b, 1, 1, 1, outCh), y.DType()))
 }
 
 // ParamCompute is the context parameter (a dtypes.DType) that sets the
@@ -320,18 +326,53 @@ func conv(ctx *context.Context, x *Node, outCh, kernel, stride int, zeroInit boo
 // rounds their operands to it, computes them in it (XLA may accumulate in
 // float32 inside) and converts each result back (mixed precision). The
 // weights stay float32, and so do GroupNorm, the softmax, the SiLUs,
-// biases, the residual sums and the output. Only bfloat16 is tested
-// (TestMixedPrecision); float16 would risk overflow in the unscaled
-// attention logits. Set it on the context the model runs in, before the
-// graph is built:
+// biases, the residual sums and the output (unless ParamActivations says
+// otherwise). Only bfloat16 is tested (TestMixedPrecision); float16 would
+// risk overflow in the unscaled attention logits. Set it on the context the
+// model runs in, before the graph is built:
 //
 //	ctx.SetParam(unet.ParamCompute, dtypes.BFloat16)
 const ParamCompute = "unet_compute_dtype"
+
+// ParamActivations is the context parameter (a dtypes.DType) that keeps the
+// results of the products in their dtype between layers, as PyTorch's
+// autocast does: set to ParamCompute's bfloat16, the convolutions' and
+// linear layers' outputs (with their biases added), the residual stream
+// and the skip connections are bfloat16, and so are their gradients;
+// GroupNorm (statistics and output) and the SiLU after it, the softmax
+// and the timestep embedding's sinusoids compute in float32 (the SiLUs of
+// the embedding's MLP in bfloat16), the weights stay float32 and
+// the output is converted back to the input's dtype. Unset, every result
+// is converted back after its product. It needs a float32 network and
+// ParamCompute set to the same dtype:
+//
+//	ctx.SetParam(unet.ParamCompute, dtypes.BFloat16)
+//	ctx.SetParam(unet.ParamActivations, dtypes.BFloat16)
+const ParamActivations = "unet_activation_dtype"
 
 // computeDType returns the dtype of the products for an input x.
 func computeDType(ctx *context.Context, x *Node) dtypes.DType {
 	if dt := context.GetParamOr(ctx, ParamCompute, dtypes.InvalidDType); dt != dtypes.InvalidDType {
 		return dt
+	}
+	return x.DType()
+}
+
+// activationDType returns the dtype that a product's result on input x is
+// kept in: ParamActivations if set, else the weights' dtype.
+func activationDType(ctx *context.Context, x *Node) dtypes.DType {
+	if dt := context.GetParamOr(ctx, ParamActivations, dtypes.InvalidDType); dt != dtypes.InvalidDType {
+		return dt
+	}
+	return paramDType(x)
+}
+
+// paramDType returns the dtype of the weights of a layer whose input is x:
+// x's own, except for bfloat16 activations, whose network is float32 (Denoise
+// checks).
+func paramDType(x *Node) dtypes.DType {
+	if x.DType() == dtypes.BFloat16 {
+		return dtypes.Float32
 	}
 	return x.DType()
 }
@@ -343,8 +384,9 @@ func convVariables(ctx *context.Context, x *Node, outCh, kernel int, zeroInit bo
 	if zeroInit {
 		ctx = ctx.WithInitializer(initializers.Zero)
 	}
-	w = ctx.VariableWithShape("weights", shapes.Make(x.DType(), kernel, kernel, inCh, outCh)).ValueGraph(x.Graph())
-	b = ctx.WithInitializer(initializers.Zero).VariableWithShape("biases", shapes.Make(x.DType(), outCh)).ValueGraph(x.Graph())
+	pd := paramDType(x)
+	w = ctx.VariableWithShape("weights", shapes.Make(pd, kernel, kernel, inCh, outCh)).ValueGraph(x.Graph())
+	b = ctx.WithInitializer(initializers.Zero).VariableWithShape("biases", shapes.Make(pd, outCh)).ValueGraph(x.Graph())
 	return w, b
 }
 
@@ -354,8 +396,9 @@ func dense(ctx *context.Context, x *Node, out int, zeroInit bool) *Node {
 	if zeroInit {
 		ctx = ctx.WithInitializer(initializers.Zero)
 	}
-	w := ctx.VariableWithShape("weights", shapes.Make(x.DType(), in, out)).ValueGraph(x.Graph())
-	b := ctx.WithInitializer(initializers.Zero).VariableWithShape("biases", shapes.Make(x.DType(), out)).ValueGraph(x.Graph())
+	pd := paramDType(x)
+	w := ctx.VariableWithShape("weights", shapes.Make(pd, in, out)).ValueGraph(x.Graph())
+	b := ctx.WithInitializer(initializers.Zero).VariableWithShape("biases", shapes.Make(pd, out)).ValueGraph(x.Graph())
 	dt := computeDType(ctx, x)
 	var y *Node
 	if x.Rank() == 2 {
@@ -363,13 +406,13 @@ func dense(ctx *context.Context, x *Node, out int, zeroInit bool) *Node {
 	} else {
 		y = Einsum("bic,cd->bid", ConvertDType(x, dt), ConvertDType(w, dt))
 	}
-	y = ConvertDType(y, x.DType())
+	y = ConvertDType(y, activationDType(ctx, x))
 	bShape := make([]int, y.Rank())
 	for i := range bShape {
 		bShape[i] = 1
 	}
 	bShape[len(bShape)-1] = out
-	return Add(y, Reshape(b, bShape...))
+	return Add(y, ConvertDType(Reshape(b, bShape...), y.DType()))
 }
 
 // silu is x * sigmoid(x), the official code's "nonlinearity" (swish).
@@ -408,13 +451,13 @@ func upsampleConv(ctx *context.Context, x *Node, outCh int) *Node {
 		for b := range 2 {
 			kab := Einsum("qv,pvco->pqco", fold[b], rows) // [2, 2, C, O]
 			y := Convolve(ConvertDType(x, dt), ConvertDType(kab, dt)).StridePerAxis(1, 1).PaddingPerDim([][2]int{{1 - a, a}, {1 - b, b}}).Done()
-			cols = append(cols, ConvertDType(y, x.DType()))
+			cols = append(cols, ConvertDType(y, activationDType(ctx, x)))
 		}
 		phaseRows = append(phaseRows, Stack(cols, 3)) // [B, H, W, 2(b), O]
 	}
 	y := Stack(phaseRows, 2) // [B, H, 2(a), W, 2(b), O]
 	y = Reshape(y, B, 2*H, 2*W, outCh)
-	return Add(y, Reshape(bias, 1, 1, 1, outCh))
+	return Add(y, ConvertDType(Reshape(bias, 1, 1, 1, outCh), y.DType()))
 }
 
 // upsampleNearest doubles height and width by repeating pixels.

@@ -61,9 +61,12 @@ type benchResult struct {
 	// The ancestral sampler's step with the network's products in bfloat16
 	// (unet.ParamCompute; Go only).
 	AncestralBF16StepSeconds float64 `json:"ancestral_bf16_step_seconds,omitempty"`
-	PeakRSSBytes             int64   `json:"peak_rss_bytes"` // Of the whole measuring process (training, then sampling).
-	TrainStepsTimed          int     `json:"train_steps_timed"`
-	SampleStepsTimed         int     `json:"sample_steps_timed"`
+	// BF16Precision names the precision of the two bfloat16 times
+	// (train.Precisions: bfloat16 or bfloat16-activations).
+	BF16Precision    string `json:"bf16_precision,omitempty"`
+	PeakRSSBytes     int64  `json:"peak_rss_bytes"` // Of the whole measuring process (training, then sampling).
+	TrainStepsTimed  int    `json:"train_steps_timed"`
+	SampleStepsTimed int    `json:"sample_steps_timed"`
 }
 
 // benchSummary is the output of ddpm bench: every round, and the medians.
@@ -102,12 +105,16 @@ Example: ddpm bench -presets mnist -torch -rounds 3`)
 	worker := fs.Bool("worker", false, "measure once in this process and print JSON (used by the rounds)")
 	peakWorker := fs.Bool("peak-worker", false, "measure the backend's matrix-product peak in this process and print JSON")
 	withBF16 := fs.Bool("bf16", true, "also time Go's training and sampler steps with the network's products in bfloat16 (one more compilation of each)")
+	bf16Precision := fs.String("bf16-precision", "bfloat16", "the precision of -bf16's steps: bfloat16 (the products) or bfloat16-activations (also their results between layers)")
 	withPeak := fs.Bool("peak", true, "also measure the backend's float32 and bfloat16 matrix-product peak (one process, a few seconds)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *trainSteps < 1 || *sampleSteps < 1 || *rounds < 1 || *batch < 0 {
 		return errors.New("-train-steps, -sample-steps and -rounds must be positive, -batch not negative")
+	}
+	if p, err := train.ParsePrecision(*bf16Precision); err != nil || p.Compute != dtypes.BFloat16 {
+		return fmt.Errorf("-bf16-precision %q: valid values are bfloat16, bfloat16-activations", *bf16Precision)
 	}
 	names := strings.Split(*presets, ",")
 	for _, p := range names {
@@ -126,7 +133,7 @@ Example: ddpm bench -presets mnist -torch -rounds 3`)
 		if len(names) != 1 {
 			return errors.New("-worker measures one preset")
 		}
-		r, err := benchGo(names[0], *batch, *trainSteps, *sampleSteps, *withBF16)
+		r, err := benchGo(names[0], *batch, *trainSteps, *sampleSteps, *withBF16, *bf16Precision)
 		if err != nil {
 			return err
 		}
@@ -152,7 +159,7 @@ Example: ddpm bench -presets mnist -torch -rounds 3`)
 	for r := range *rounds {
 		for _, p := range names {
 			common := []string{"-batch", fmt.Sprint(*batch), "-train-steps", fmt.Sprint(*trainSteps), "-sample-steps", fmt.Sprint(*sampleSteps)}
-			runs := [][]string{append([]string{self, "bench", "-worker", "-presets", p, fmt.Sprintf("-bf16=%t", *withBF16)}, common...)}
+			runs := [][]string{append([]string{self, "bench", "-worker", "-presets", p, fmt.Sprintf("-bf16=%t", *withBF16), "-bf16-precision", *bf16Precision}, common...)}
 			if *withTorch {
 				for _, c := range configs {
 					runs = append(runs, append(append([]string{*python, *script, "-presets", p}, common...), torchArgs[c]...))
@@ -342,12 +349,12 @@ func (s *benchSummary) table(w io.Writer, presets []string) {
 	fmt.Fprintf(w, "\nmedians of %d rounds; speeds are images/s (higher is better), ratios Go / PyTorch\n", len(s.Rounds)/max(1, len(s.Median)))
 	for _, p := range presets {
 		if m, ok := s.Median["go/"+p]; ok && m.TrainBF16StepSeconds > 0 {
-			fmt.Fprintf(w, "go %s training step: %.4f s in float32, %.4f s with bfloat16 products (%.2fx)\n", p,
-				m.TrainStepSeconds, m.TrainBF16StepSeconds, m.TrainStepSeconds/m.TrainBF16StepSeconds)
+			fmt.Fprintf(w, "go %s training step: %.4f s in float32, %.4f s %s (%.2fx)\n", p,
+				m.TrainStepSeconds, m.TrainBF16StepSeconds, bf16Words(m.BF16Precision), m.TrainStepSeconds/m.TrainBF16StepSeconds)
 		}
 		if m, ok := s.Median["go/"+p]; ok && m.AncestralBF16StepSeconds > 0 {
-			fmt.Fprintf(w, "go %s sampler step: %.4f s in float32, %.4f s with bfloat16 products (%.2fx)\n", p,
-				m.AncestralStepSeconds, m.AncestralBF16StepSeconds, m.AncestralStepSeconds/m.AncestralBF16StepSeconds)
+			fmt.Fprintf(w, "go %s sampler step: %.4f s in float32, %.4f s %s (%.2fx)\n", p,
+				m.AncestralStepSeconds, m.AncestralBF16StepSeconds, bf16Words(m.BF16Precision), m.AncestralStepSeconds/m.AncestralBF16StepSeconds)
 		}
 	}
 	if p := s.Peak; p != nil && p.Float32GFLOPS > 0 {
@@ -380,8 +387,16 @@ func machine() string {
 	return fmt.Sprintf("%s, %d logical CPUs, %s/%s", cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
 }
 
+// bf16Words describes the precision of the bfloat16 times in the summary.
+func bf16Words(precision string) string {
+	if precision == "bfloat16-activations" {
+		return "with bfloat16 products and activations"
+	}
+	return "with bfloat16 products"
+}
+
 // benchGo measures the Go implementation on one preset in this process.
-func benchGo(preset string, batch, trainSteps, sampleSteps int, withBF16 bool) (benchResult, error) {
+func benchGo(preset string, batch, trainSteps, sampleSteps int, withBF16 bool, bf16Precision string) (benchResult, error) {
 	cfg, err := train.DefaultConfig(preset)
 	if err != nil {
 		return benchResult{}, err
@@ -468,7 +483,12 @@ func benchGo(preset string, batch, trainSteps, sampleSteps int, withBF16 bool) (
 	// The same steps with the network's products in bfloat16: the sampler
 	// on the same EMA weights, the training step in a second trainer (its
 	// own compilation) after the first is closed.
-	ema.SetParam(unet.ParamCompute, dtypes.BFloat16)
+	prec, err := train.ParsePrecision(bf16Precision)
+	if err != nil {
+		return r, err
+	}
+	r.BF16Precision = prec.Name
+	prec.Apply(ema)
 	s = ddpm.NewSampler(b, train.ModelContext(ema), tr.Diffusion(), model.Denoise)
 	if bf16, err := stepTimes(ddpm.Ancestral); err == nil {
 		r.AncestralBF16StepSeconds = median(bf16[1:])
@@ -477,7 +497,7 @@ func benchGo(preset string, batch, trainSteps, sampleSteps int, withBF16 bool) (
 	}
 	fmt.Fprintln(os.Stderr)
 	tr.Close()
-	cfg.Precision = "bfloat16"
+	cfg.Precision = prec.Name
 	trBF16, err := train.New(b, cfg, filepath.Join(dir, "run-bfloat16"), ds)
 	if err != nil {
 		return r, err

@@ -30,6 +30,9 @@ func TestBenchWorker(t *testing.T) {
 			t.Errorf("%s time %v", name, v)
 		}
 	}
+	if r.BF16Precision != "bfloat16" {
+		t.Errorf("bfloat16 times recorded as %q, want the default bfloat16", r.BF16Precision)
+	}
 	if math.Abs(r.TrainImagesPerSec-float64(r.Batch)/r.TrainStepSeconds) > 1e-9 ||
 		math.Abs(r.Ancestral1000PerSec-float64(r.Batch)/(1000*r.AncestralStepSeconds)) > 1e-12 ||
 		math.Abs(r.DDIM50PerSec-float64(r.Batch)/(50*r.DDIMStepSeconds)) > 1e-12 {

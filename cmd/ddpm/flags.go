@@ -7,7 +7,6 @@ import (
 
 	"github.com/diffusion-go/ddpm"
 	"github.com/diffusion-go/ddpm/train"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 )
 
 // modelFlags are the flags of sample and eval that choose a model and how its
@@ -35,7 +34,7 @@ func (f *modelFlags) load(stdout io.Writer) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := l.SetPrecision(f.precision.dt); err != nil {
+	if err := l.SetPrecision(f.precision.name); err != nil {
 		return nil, err
 	}
 	if f.variance.set {
@@ -71,26 +70,22 @@ func (f *samplerFlags) options(seed int64) ddpm.SampleOptions {
 }
 
 // precision is the -precision flag of sample and eval.
-type precision struct {
-	name string
-	dt   dtypes.DType
-}
+type precision struct{ name string }
 
 func (p *precision) String() string { return p.name }
 
 func (p *precision) Set(name string) error {
-	dt, err := train.ParsePrecision(name)
-	if err != nil {
+	if _, err := train.ParsePrecision(name); err != nil {
 		return err
 	}
-	p.name, p.dt = name, dt
+	p.name = name
 	return nil
 }
 
 // precisionFlag defines -precision on fs.
 func precisionFlag(fs *flag.FlagSet) *precision {
-	p := &precision{name: "float32", dt: dtypes.Float32}
-	fs.Var(p, "precision", "precision of the network's convolutions and matrix products: float32, or bfloat16 with float32 weights, normalisation and sums (mixed precision; to sample, not to measure bits/dim)")
+	p := &precision{name: "float32"}
+	fs.Var(p, "precision", "precision of the network: float32; bfloat16 (its convolutions and matrix products, with float32 weights, normalisation and sums: mixed precision, to sample, not to measure bits/dim); or bfloat16-activations (also the products' results between layers, as PyTorch's autocast)")
 	return p
 }
 

@@ -81,7 +81,7 @@ Examples:
 	fs.Var(&variance, "variance", "reverse variance: fixed-large, fixed-small, learned-range")
 	fs.Var(&loss, "loss", "training loss: simple (default), vlb, hybrid")
 	fs.Var(&tsampler, "timesteps", "timestep sampling: uniform (default), loss-second-moment")
-	precision := fs.String("precision", "float32", "precision of the network's convolutions and matrix products: float32, or bfloat16 (mixed precision: float32 weights, optimizer state, EMA, normalisation and loss)")
+	precision := fs.String("precision", "float32", "precision of the network: float32; bfloat16 (its convolutions and matrix products; mixed precision: float32 weights, optimizer state, EMA, normalisation and loss); or bfloat16-activations (also the products' results between layers, as PyTorch's autocast)")
 	minSNR := fs.Float64("min-snr", def.MinSNRGamma, "weigh the MSE by min-SNR-gamma with this gamma (Hang et al. 2023; 5 is theirs; 0: off)")
 	if err := parse(fs, args); err != nil {
 		return nil, err
