@@ -34,6 +34,7 @@ VARIANTS=(
   "no-ema|-ema 0"
   "bf16|-precision bfloat16"
   "vlb|-loss vlb"
+  "bf16-activations|-precision bfloat16-activations"
   "vlb-importance|-loss vlb -timesteps loss-second-moment"
   "batch-128|-batch 128"
   "channels-16|-channels 16"
