@@ -15,13 +15,9 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
-// TestMixedPrecision: with ParamCompute set to bfloat16 the network's output
-// stays float32 and moves from the float32 output by the rounding of the
-// products' operands and results: bfloat16 keeps 8 significant bits (a
-// relative rounding error of at most 2^-8), so across the tiny preset's
-// dozen layers the output's RMS difference must be small (under 5% of its
-// RMS) but not zero.
-func TestMixedPrecision(t *testing.T) {
+// tinyModel returns the tiny preset's model.
+func tinyModel(t *testing.T) *Model {
+	t.Helper()
 	cfg, err := Preset("tiny")
 	if err != nil {
 		t.Fatal(err)
@@ -30,6 +26,17 @@ func TestMixedPrecision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+// TestMixedPrecision: with ParamCompute set to bfloat16 the network's output
+// stays float32 and moves from the float32 output by the rounding of the
+// products' operands and results: bfloat16 keeps 8 significant bits (a
+// relative rounding error of at most 2^-8), so across the tiny preset's
+// dozen layers the output's RMS difference must be small (under 5% of its
+// RMS) but not zero.
+func TestMixedPrecision(t *testing.T) {
+	m := tinyModel(t)
 	b := backend.MustNew()
 	ctx := context.New()
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -90,18 +97,11 @@ func TestMixedPrecision(t *testing.T) {
 // would round its float64 weights' results to bfloat16 and back to float32;
 // Denoise refuses, naming the dtypes.
 func TestActivationsNeedFloat32(t *testing.T) {
-	cfg, err := Preset("tiny")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := tinyModel(t)
 	ctx := context.New()
 	ctx.SetParam(ParamActivations, dtypes.BFloat16)
 	xt := tensors.FromShape(shapes.Make(dtypes.Float64, 1, 8, 8, 1))
-	_, err = context.ExecOnce(backend.MustNew(), ctx, func(ctx *context.Context, xt, t *graph.Node) *graph.Node {
+	_, err := context.ExecOnce(backend.MustNew(), ctx, func(ctx *context.Context, xt, t *graph.Node) *graph.Node {
 		return m.Denoise(ctx, xt, t)
 	}, xt, tensors.FromValue([]int32{3}))
 	if msg := strings.ToLower(fmt.Sprint(err)); err == nil || !strings.Contains(msg, "need a float32 network") || !strings.Contains(msg, "float64") {
