@@ -389,7 +389,7 @@ func machine() string {
 
 // bf16Words describes the precision of the bfloat16 times in the summary.
 func bf16Words(precision string) string {
-	if precision == "bfloat16-activations" {
+	if p, err := train.ParsePrecision(precision); err == nil && p.Activations == dtypes.BFloat16 {
 		return "with bfloat16 products and activations"
 	}
 	return "with bfloat16 products"
