@@ -51,4 +51,9 @@ type QualityReport struct {
 type Baselines struct {
 	TrainVsTest Quality `json:"train_vs_test"` // As many training images as samples.
 	Noise       Quality `json:"uniform_noise"` // As many images of uniform noise.
+	// HeldOut is as many test images, spread evenly over the test set,
+	// against a reference of the other test images: real data the
+	// classifier was not trained on, the floor a model can reach at this N
+	// (nil when the test set has fewer than twice as many images as samples).
+	HeldOut *Quality `json:"held_out_test,omitempty"`
 }

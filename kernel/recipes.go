@@ -181,12 +181,9 @@ func RecipeTable(rs []Recipe) (string, error) {
 			fmt.Sprintf("%.1f", r.TrainGFLOP()), stepTime(r.StepSeconds)})
 	}
 	if bl := bq.Baselines; bl != nil {
-		for _, x := range []struct {
-			name string
-			q    eval.Quality
-		}{{fmt.Sprintf("real training digits (%d)", bl.TrainVsTest.N), bl.TrainVsTest}, {fmt.Sprintf("uniform noise (%d)", bl.Noise.N), bl.Noise}} {
-			rows = append(rows, []string{x.name, "", "", "", fmt.Sprintf("%.1f", x.q.Frechet), fmt.Sprintf("%.3f", x.q.Recall),
-				fmt.Sprintf("%.3f", x.q.Coverage), fmt.Sprintf("%.3f", x.q.Density), fmt.Sprintf("%.2f", x.q.Labels.Score), "", ""})
+		for _, x := range BaselineRows(bl) {
+			rows = append(rows, []string{x.Name, "", "", "", fmt.Sprintf("%.1f", x.Q.Frechet), fmt.Sprintf("%.3f", x.Q.Recall),
+				fmt.Sprintf("%.3f", x.Q.Coverage), fmt.Sprintf("%.3f", x.Q.Density), fmt.Sprintf("%.2f", x.Q.Labels.Score), "", ""})
 		}
 	}
 	return MarkdownTable(header, rows), nil

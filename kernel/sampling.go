@@ -27,7 +27,7 @@ type SamplingRun struct {
 type SamplingCurve struct {
 	Dir       string
 	Runs      []SamplingRun
-	Baselines *eval.Baselines // Real training digits and noise at the same N, when measured.
+	Baselines *eval.Baselines // Real digits and noise at the same N, when measured (a report with held-out test digits first).
 	Model     string          // The checkpoint every run measured ("pretrained:mnist" for the shipped model).
 	Step      int64           // Its training steps.
 }
@@ -66,7 +66,7 @@ func ReadSamplingCurve(dir string) (*SamplingCurve, error) {
 			return nil, fmt.Errorf("%s measures %s at step %d but the reports before it measure %s at step %d: one curve must come from one model (remove the old reports and run scripts/sampling.sh)",
 				p, r.Report.Checkpoint, r.Report.Step, c.Model, c.Step)
 		}
-		if c.Baselines == nil && r.Report.Quality.Baselines != nil {
+		if bl := r.Report.Quality.Baselines; bl != nil && (c.Baselines == nil || c.Baselines.HeldOut == nil && bl.HeldOut != nil) {
 			c.Baselines = r.Report.Quality.Baselines
 		}
 		c.Runs = append(c.Runs, r)
@@ -105,7 +105,8 @@ func (c *SamplingCurve) Frechet(method string, nfe int) (mean, spread float64, o
 }
 
 // Chart plots the Fréchet distance against NFE (both on log scales), one line
-// per method (seed 1), with the real-data floor.
+// per method (seed 1), with the real digits' distances: the held-out test
+// digits (the floor) when measured, and the training digits.
 func (c *SamplingCurve) Chart() ([]byte, error) {
 	var series []Series
 	var xmin, xmax float64 = math.Inf(1), 0
@@ -120,9 +121,13 @@ func (c *SamplingCurve) Chart() ([]byte, error) {
 		s.X, s.Y = append(s.X, float64(r.NFE)), append(s.Y, r.Report.Quality.Samples.Frechet)
 		xmin, xmax = min(xmin, float64(r.NFE)), max(xmax, float64(r.NFE))
 	}
-	if c.Baselines != nil {
-		f := c.Baselines.TrainVsTest.Frechet
-		series = append(series, Series{Name: "real digits (floor)", X: []float64{xmin, xmax}, Y: []float64{f, f}})
+	if b := c.Baselines; b != nil {
+		if b.HeldOut != nil {
+			f := b.HeldOut.Frechet
+			series = append(series, Series{Name: "held-out test digits (floor)", X: []float64{xmin, xmax}, Y: []float64{f, f}})
+		}
+		f := b.TrainVsTest.Frechet
+		series = append(series, Series{Name: "real training digits", X: []float64{xmin, xmax}, Y: []float64{f, f}})
 	}
 	n := 0
 	if len(c.Runs) > 0 {
@@ -144,6 +149,9 @@ func (c *SamplingCurve) Table() string {
 		rows = append(rows, row(r.Method, strconv.Itoa(r.NFE), strconv.FormatInt(r.Seed, 10), q.Samples, fmt.Sprintf("%.0f", q.SampleSeconds)))
 	}
 	if b := c.Baselines; b != nil {
+		if b.HeldOut != nil {
+			rows = append(rows, row("held-out test digits", "", "", *b.HeldOut, ""))
+		}
 		rows = append(rows, row("real training digits", "", "", b.TrainVsTest, ""), row("uniform noise", "", "", b.Noise, ""))
 	}
 	model := c.Model
@@ -152,4 +160,22 @@ func (c *SamplingCurve) Table() string {
 	}
 	return fmt.Sprintf("Measured on %s at step %d.\n\n", model, c.Step) +
 		MarkdownTable([]string{"sampler", "NFE", "seed", "Fréchet", "precision", "recall", "density", "coverage", "score", "sampling s"}, rows)
+}
+
+// BaselineRow is one real-data or noise row of a results table.
+type BaselineRow struct {
+	Name string
+	Q    eval.Quality
+}
+
+// BaselineRows names the baselines of b for a table, with their number of
+// images: the held-out test digits (the floor) when measured, the training
+// digits, the noise.
+func BaselineRows(b *eval.Baselines) []BaselineRow {
+	var rows []BaselineRow
+	if b.HeldOut != nil {
+		rows = append(rows, BaselineRow{fmt.Sprintf("held-out test digits (%d)", b.HeldOut.N), *b.HeldOut})
+	}
+	return append(rows, BaselineRow{fmt.Sprintf("real training digits (%d)", b.TrainVsTest.N), b.TrainVsTest},
+		BaselineRow{fmt.Sprintf("uniform noise (%d)", b.Noise.N), b.Noise})
 }

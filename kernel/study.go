@@ -316,14 +316,10 @@ func (s *Study) Table() string {
 		rows = append(rows, row)
 	}
 	if b := s.Baselines(); b != nil {
-		n := b.TrainVsTest.N
-		for _, x := range []struct {
-			name string
-			q    eval.Quality
-		}{{fmt.Sprintf("real training digits (%d)", n), b.TrainVsTest}, {fmt.Sprintf("uniform noise (%d images)", n), b.Noise}} {
-			d, c := dc(x.q)
-			rows = append(rows, []string{x.name, "", "", f2(x.q.Frechet), f2(x.q.Precision), f2(x.q.Recall), d, c,
-				f3(x.q.Labels.Entropy), f2(x.q.Labels.Score), "", ""})
+		for _, x := range BaselineRows(b) {
+			d, c := dc(x.Q)
+			rows = append(rows, []string{x.Name, "", "", f2(x.Q.Frechet), f2(x.Q.Precision), f2(x.Q.Recall), d, c,
+				f3(x.Q.Labels.Entropy), f2(x.Q.Labels.Score), "", ""})
 		}
 	}
 	return MarkdownTable(header, rows)

@@ -24,7 +24,10 @@ set in the feature space of an MNIST classifier (train it once with
 ddpm classifier): Frechet distance to the statistics of all 10,000 test
 digits, precision and recall (k = 3) against N test digits, and the
 classifier's label entropies and score. -baselines adds the same numbers for
-N real training digits (near the best possible) and N noise images.
+N test digits held out from the reference (every (10,000/N)-th, against the
+other test digits: the floor a model can reach at this N), N real training
+digits (which the classifier was trained on; good samples can score below
+them) and N images of uniform noise.
 
 Examples:
   ddpm eval -dir runs/mnist -n 256 -json > eval.json
@@ -42,7 +45,7 @@ Examples:
 	dataDir := fs.String("data-dir", defaultDataDir(), "folder of downloaded datasets")
 	samples := fs.Int("samples", 0, "draw this many samples and measure their quality (0: none)")
 	classifierPath := fs.String("classifier", defaultClassifier, "MNIST classifier for the sample-quality features")
-	withBaselines := fs.Bool("baselines", false, "also measure real training digits and noise (with -samples)")
+	withBaselines := fs.Bool("baselines", false, "also measure held-out test digits, real training digits and noise (with -samples)")
 	grid := fs.String("grid", "", "write the first 64 samples as a PNG grid")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -100,7 +103,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			if rep.Quality.Baselines, err = eval.MeasureBaselines(classifier, ref, trainSet, *samples, *seed); err != nil {
+			if rep.Quality.Baselines, err = eval.MeasureBaselines(classifier, ref, trainSet, test, *samples, *seed); err != nil {
 				return err
 			}
 		}
@@ -131,6 +134,9 @@ Examples:
 		}
 		row("samples", q.Samples)
 		if q.Baselines != nil {
+			if h := q.Baselines.HeldOut; h != nil {
+				row("held-out test digits", *h)
+			}
 			row("real training digits", q.Baselines.TrainVsTest)
 			row("uniform noise", q.Baselines.Noise)
 		}

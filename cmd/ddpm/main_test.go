@@ -171,6 +171,9 @@ func TestTrainSampleRoundTrip(t *testing.T) {
 	if q := rep.Quality.Baselines.TrainVsTest; q.Precision != 1 || q.Recall != 1 {
 		t.Errorf("the folder against itself: %+v, want precision and recall 1", q)
 	}
+	if h := rep.Quality.Baselines.HeldOut; h != nil {
+		t.Errorf("6 test images for 6 samples: a held-out baseline %+v, want none (it needs 12)", h)
+	}
 	code, _, stderr = runCLI("eval", "-dir", run, "-data", "folder:"+imgs, "-bpd=false", "-samples", "5", "-classifier", cpath)
 	if code == 0 || !strings.Contains(stderr, "need more than 5 samples") {
 		t.Errorf("-samples 5 (too few for density and coverage): exit %d, %s", code, stderr)
