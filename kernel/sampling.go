@@ -133,7 +133,7 @@ func (c *SamplingCurve) Chart() ([]byte, error) {
 	if len(c.Runs) > 0 {
 		n = c.Runs[0].Report.Quality.Samples.N
 	}
-	return Chart{Title: fmt.Sprintf("Sample quality against network evaluations (N = %d)", n), XLabel: "network evaluations per image (log scale)",
+	return Chart{Title: fmt.Sprintf("Sample quality against network evaluations (N = %d, seed 1)", n), XLabel: "network evaluations per image (log scale)",
 		YLabel: "Fréchet distance, classifier features (log scale)", LogX: true, LogY: true, Points: true, Series: series}.PNG()
 }
 

@@ -38,7 +38,8 @@ for r in "${RUNS[@]}"; do
   file="$OUT/${method}_${nfe}_s${seed}.json"
   [[ -f $file ]] && { echo "sampling: $file is there, kept"; continue; }
   extra=()
-  [[ $method == ddpm && $nfe == 1000 && $seed == 1 ]] && extra=(-baselines)
+  # The baselines (real digits and noise; no sampling of their own) with two runs.
+  [[ $method == ddpm && $nfe == 1000 && $seed == 1 || $method == dpm-solver++ && $nfe == 20 && $seed == 1 ]] && extra=(-baselines)
   steps=$nfe
   [[ $method == ddpm && $nfe == 1000 ]] && steps=""
   echo "sampling: $method, $nfe evaluations, seed $seed"

@@ -6,19 +6,30 @@
 # against the object files XLA dumps for each kernel (--xla_dump_to).
 # Needs perf, gdb and objcopy; Linux only. With a precision other than
 # float32 it profiles `ddpm train -precision P` on the preset's data instead
-# of the bench's random images.
+# of the bench's random images. With `sample` as the fourth argument it
+# profiles the ancestral sampler's steps instead (batch 64; the mnist preset
+# samples the shipped model, another preset the bench's untrained network):
+# the network's forward pass, with no gradients.
 #
-#   scripts/bench/profile.sh [preset] [seconds] [precision]
+#   scripts/bench/profile.sh [preset] [seconds] [precision] [train|sample]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 preset=${1:-mnist}
 seconds=${2:-20}
 precision=${3:-float32}
+part=${4:-train}
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
 go build -o "$work/ddpm" ./cmd/ddpm
-if [[ $precision == float32 ]]; then
+if [[ $part == sample && $preset == mnist ]]; then
+	cmd=("$work/ddpm" sample -method ddpm -steps 1000 -n 64 -batch 64 -precision "$precision" -out "$work/samples.png")
+	started="" # no progress lines: wait for the compiled program instead
+elif [[ $part == sample ]]; then
+	[[ $precision == float32 ]] || { echo "profile: sampling another preset than mnist profiles float32 only" >&2; exit 2; }
+	cmd=("$work/ddpm" bench -worker -presets "$preset" -bf16=false -train-steps 1 -sample-steps 100000)
+	started="ddpm step 3/"
+elif [[ $precision == float32 ]]; then
 	cmd=("$work/ddpm" bench -worker -presets "$preset" -bf16=false -train-steps 100000 -sample-steps 1)
 	started="training step 3/"
 else
@@ -27,11 +38,20 @@ else
 fi
 XLA_FLAGS="--xla_dump_to=$work/dump" ONEDNN_JIT_PROFILE=2 "${cmd[@]}" >"$work/log" 2>&1 &
 pid=$!
-# Wait for the first training steps (compilation done).
-until grep -q "$started" "$work/log" 2>/dev/null; do
-	kill -0 $pid || { cat "$work/log"; exit 1; }
-	sleep 1
-done
+# Wait for the first steps (compilation done): their progress line, or else
+# the object code XLA dumps once a program is compiled, and a few seconds.
+if [[ -n $started ]]; then
+	until grep -q "$started" "$work/log" 2>/dev/null; do
+		kill -0 $pid || { cat "$work/log"; exit 1; }
+		sleep 1
+	done
+else
+	until compgen -G "$work/dump/*.o" >/dev/null; do
+		kill -0 $pid || { cat "$work/log"; exit 1; }
+		sleep 1
+	done
+	sleep 5
+fi
 perf record -q -F 999 -p $pid -o "$work/perf.data" -- sleep "$seconds" 2>/dev/null
 perf script -i "$work/perf.data" -F ip,sym,dso 2>/dev/null >"$work/samples"
 python3 - "$work" $pid <<'EOF'
