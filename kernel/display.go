@@ -112,15 +112,37 @@ func plotPNG(p *plot.Plot, w, h vg.Length) ([]byte, error) {
 // WriteFile writes data to path atomically (imagefile.WriteFile).
 func WriteFile(path string, data []byte) error { return imagefile.WriteFile(path, data) }
 
-// powerTicks labels the powers of ten of a log axis as 1e-05, 0.01, 1, 100, 1e+04.
+// powerTicks labels the powers of ten of a log axis as 1e-05, 0.01, 1, 100,
+// 1e+04; on an axis that spans too little for two of them to be labelled,
+// also the 2s and 5s between them (2, 5, 10, 20, 50), so that every chart's
+// axis can be read.
 type powerTicks struct{}
 
 // Ticks implements plot.Ticker.
 func (powerTicks) Ticks(min, max float64) []plot.Tick {
-	ticks := plot.LogTicks{}.Ticks(min, max)
-	for i := range ticks {
-		if ticks[i].Label != "" {
-			ticks[i].Label = fmt.Sprintf("%g", math.Pow(10, math.Round(math.Log10(ticks[i].Value))))
+	// Every decade that meets [min, max] (plot.LogTicks starts at the decade
+	// of min rounded towards 1, which leaves out those below 0.1 on an axis
+	// that starts there), with 2..9 times each power as unlabelled ticks.
+	var ticks []plot.Tick
+	labelled := 0
+	for p := math.Floor(math.Log10(min)); p <= math.Ceil(math.Log10(max)); p++ {
+		for m := 1.0; m < 10; m++ {
+			t := plot.Tick{Value: m * math.Pow(10, p)}
+			if m == 1 {
+				t.Label = fmt.Sprintf("%g", t.Value)
+				if t.Value >= min && t.Value <= max {
+					labelled++
+				}
+			}
+			ticks = append(ticks, t)
+		}
+	}
+	if labelled < 2 {
+		for i, t := range ticks {
+			decade := math.Pow(10, math.Floor(math.Log10(t.Value)+1e-9))
+			if m := math.Round(t.Value / decade); m == 2 || m == 5 {
+				ticks[i].Label = fmt.Sprintf("%g", m*decade)
+			}
 		}
 	}
 	return ticks

@@ -101,3 +101,31 @@ func TestMoments(t *testing.T) {
 		t.Errorf("Steps(3) = %v, want [1 2 3]", got)
 	}
 }
+
+// A log axis labels its powers of ten, and its 2s and 5s too when it spans
+// too little for two powers of ten to show.
+func TestPowerTicks(t *testing.T) {
+	labels := func(min, max float64) string {
+		var out []string
+		for _, tk := range (powerTicks{}).Ticks(min, max) {
+			if tk.Label != "" && tk.Value >= min && tk.Value <= max {
+				out = append(out, tk.Label)
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	for _, c := range []struct {
+		min, max float64
+		want     string
+	}{
+		{1e-5, 1e4, "1e-05 0.0001 0.001 0.01 0.1 1 10 100 1000 10000"},
+		{0.5, 200, "1 10 100"},
+		{4, 70, "5 10 20 50"},
+		{0.9, 1.8, "1"},
+		{0.015, 0.6, "0.02 0.05 0.1 0.2 0.5"},
+	} {
+		if got := labels(c.min, c.max); got != c.want {
+			t.Errorf("ticks on [%g, %g]: %q, want %q", c.min, c.max, got, c.want)
+		}
+	}
+}
