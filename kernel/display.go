@@ -43,12 +43,30 @@ type Chart struct {
 	LogX                  bool // Logarithmic x axis (positive x only).
 	Points                bool // Mark the points on the lines.
 	Scatter               bool // Points only, one marker style per series.
-	Series                []Series
+	// LegendAbove raises the top of the y axis so that the legend sits above
+	// the data: for series that cross the whole width, such as levels.
+	LegendAbove bool
+	// Series are the lines; a chart of one series has no legend (its title
+	// and axes name it).
+	Series []Series
 	Width, Height         vg.Length // Default 6 x 4 inches.
 }
 
 // PNG renders the chart as PNG bytes.
 func (c Chart) PNG() ([]byte, error) {
+	p, err := c.plot()
+	if err != nil {
+		return nil, err
+	}
+	w, h := c.Width, c.Height
+	if w == 0 {
+		w, h = 6*vg.Inch, 4*vg.Inch
+	}
+	return plotPNG(p, w, h)
+}
+
+// plot lays the chart out.
+func (c Chart) plot() (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = c.Title, c.XLabel, c.YLabel
 	if c.LogY {
@@ -83,17 +101,27 @@ func (c Chart) PNG() ([]byte, error) {
 	if err := add(p, lines...); err != nil {
 		return nil, err
 	}
+	if len(c.Series) == 1 {
+		p.Legend = plot.NewLegend() // Without its entry.
+	}
 	p.Legend.Top = true
+	if c.LegendAbove && p.Y.Max > p.Y.Min {
+		// The share of the axis left free above the data: 6% per legend
+		// entry (a line of 12-point text is about 5% of a 4-inch chart's
+		// plotting area), and one more.
+		room := 0.06 * float64(len(c.Series)+1)
+		if c.LogY && p.Y.Min > 0 {
+			p.Y.Max *= math.Pow(p.Y.Max/p.Y.Min, room/(1-room))
+		} else {
+			p.Y.Max += (p.Y.Max - p.Y.Min) * room / (1 - room)
+		}
+	}
 	if c.Scatter { // Leave room around the points, and keep the legend off the top-right corner.
 		p.Legend.Left = true
 		dx, dy := 0.08*(p.X.Max-p.X.Min), 0.08*(p.Y.Max-p.Y.Min)
 		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = p.X.Min-dx, p.X.Max+dx, p.Y.Min-dy, p.Y.Max+dy
 	}
-	w, h := c.Width, c.Height
-	if w == 0 {
-		w, h = 6*vg.Inch, 4*vg.Inch
-	}
-	return plotPNG(p, w, h)
+	return p, nil
 }
 
 // plotPNG renders a plot as PNG bytes of the given size.

@@ -3,6 +3,7 @@ package kernel
 import (
 	"bytes"
 	"image/png"
+	"math"
 	"strings"
 	"testing"
 
@@ -126,6 +127,25 @@ func TestPowerTicks(t *testing.T) {
 	} {
 		if got := labels(c.min, c.max); got != c.want {
 			t.Errorf("ticks on [%g, %g]: %q, want %q", c.min, c.max, got, c.want)
+		}
+	}
+}
+
+// LegendAbove leaves the top of the y axis free for the legend: 6% of the
+// axis per series and one more, on a log axis in log units.
+func TestChartLegendAbove(t *testing.T) {
+	levels := []Series{{Name: "a", X: []float64{1, 10}, Y: []float64{1, 1}}, {Name: "b", X: []float64{1, 10}, Y: []float64{100, 100}}}
+	for _, logY := range []bool{false, true} {
+		p, err := Chart{LogY: logY, LegendAbove: true, Series: levels}.plot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		free := (p.Y.Max - 100) / (p.Y.Max - p.Y.Min)
+		if logY {
+			free = math.Log(p.Y.Max/100) / math.Log(p.Y.Max/p.Y.Min)
+		}
+		if math.Abs(free-0.18) > 1e-9 {
+			t.Errorf("log y %v: y axis [%g, %g], %.3f of it above the data, want 0.18", logY, p.Y.Min, p.Y.Max, free)
 		}
 	}
 }
