@@ -48,8 +48,8 @@ type Chart struct {
 	LegendAbove bool
 	// Series are the lines; a chart of one series has no legend (its title
 	// and axes name it).
-	Series []Series
-	Width, Height         vg.Length // Default 6 x 4 inches.
+	Series        []Series
+	Width, Height vg.Length // Default 6 x 4 inches.
 }
 
 // PNG renders the chart as PNG bytes.
