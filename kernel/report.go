@@ -169,6 +169,11 @@ func RunNotebook(path string, o RunOptions) (*Result, error) {
 		return nil, fmt.Errorf("%s: %w", executed, err)
 	}
 	res.Failures = append(res.Failures, fails...)
+	if titled, err := WithTitle(ipynb); err == nil { // A notebook that is not JSON was reported above.
+		if err := os.WriteFile(executed, titled, 0o644); err != nil {
+			return nil, err
+		}
+	}
 	htmlArgs := []string{"nbconvert", "--to", "html", "--output-dir", o.ReportDir, "--output", base + ".html"}
 	if o.MathJaxURL != "" {
 		htmlArgs = append(htmlArgs, "--HTMLExporter.mathjax_url="+o.MathJaxURL, "--HTMLExporter.require_js_url=")
@@ -188,6 +193,44 @@ func RunNotebook(path string, o RunOptions) (*Result, error) {
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// WithTitle sets a notebook's metadata title, which nbconvert's HTML
+// templates use as the page title in place of the file name, to the text of
+// its first markdown heading ("# 1. The forward process" gives "1. The
+// forward process"). A notebook with a title, or without a heading, is
+// returned as it is.
+func WithTitle(ipynb []byte) ([]byte, error) {
+	var nb map[string]any
+	if err := json.Unmarshal(ipynb, &nb); err != nil {
+		return nil, fmt.Errorf("not a notebook: %w", err)
+	}
+	meta, _ := nb["metadata"].(map[string]any)
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	if t, _ := meta["title"].(string); t != "" {
+		return ipynb, nil
+	}
+	cells, _ := nb["cells"].([]any)
+	for _, c := range cells {
+		cell, _ := c.(map[string]any)
+		if cell["cell_type"] != "markdown" {
+			continue
+		}
+		src, err := json.Marshal(cell["source"])
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range strings.Split(joinText(src), "\n") {
+			if h, ok := strings.CutPrefix(strings.TrimSpace(line), "# "); ok && strings.TrimSpace(h) != "" {
+				meta["title"] = strings.TrimSpace(h)
+				nb["metadata"] = meta
+				return json.MarshalIndent(nb, "", " ")
+			}
+		}
+	}
+	return ipynb, nil
 }
 
 // Offline removes what an nbconvert report would fetch from the network

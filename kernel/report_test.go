@@ -52,6 +52,37 @@ func TestCountEmbeddedImages(t *testing.T) {
 // TestRunNotebookCatchesFailures executes real notebooks with GoNB: a
 // passing one, and cells that panic, exit non-zero, or do not compile. It
 // needs the set-up of scripts/install-jupyter.sh (scripts/test.sh runs it).
+// WithTitle gives a notebook its first heading as title, and leaves a
+// title that is there, or a notebook without a heading, alone.
+func TestWithTitle(t *testing.T) {
+	title := func(ipynb string) string {
+		out, err := WithTitle([]byte(ipynb))
+		if err != nil {
+			t.Fatalf("%s: %v", ipynb, err)
+		}
+		var nb struct {
+			Metadata struct{ Title string } `json:"metadata"`
+		}
+		if err := json.Unmarshal(out, &nb); err != nil {
+			t.Fatalf("%s: %v", out, err)
+		}
+		return nb.Metadata.Title
+	}
+	for _, c := range []struct{ ipynb, want string }{
+		{`{"cells": [{"cell_type": "code", "source": "# not a heading"}, {"cell_type": "markdown", "source": ["Intro\n", "# 1. The forward process \n", "# later"]}], "metadata": {}}`, "1. The forward process"},
+		{`{"cells": [{"cell_type": "markdown", "source": "## only a section"}], "metadata": {"kernelspec": {}}}`, ""},
+		{`{"cells": [{"cell_type": "markdown", "source": "# heading"}], "metadata": {"title": "kept"}}`, "kept"},
+		{`{"cells": [{"cell_type": "markdown", "source": "# heading"}]}`, "heading"},
+	} {
+		if got := title(c.ipynb); got != c.want {
+			t.Errorf("%s: title %q, want %q", c.ipynb, got, c.want)
+		}
+	}
+	if _, err := WithTitle([]byte("{")); err == nil || !strings.Contains(err.Error(), "not a notebook") {
+		t.Errorf("broken JSON: %v", err)
+	}
+}
+
 func TestRunNotebookCatchesFailures(t *testing.T) {
 	root, _ := filepath.Abs("..")
 	jupyter := filepath.Join(root, ".cache", "venv", "bin", "jupyter")
@@ -95,6 +126,8 @@ func TestRunNotebookCatchesFailures(t *testing.T) {
 		if !tc.fails {
 			if html, err := os.ReadFile(res.HTML); err != nil || !strings.Contains(string(html), "all good") {
 				t.Errorf("%s: report %s lacks the cell output (%v)", tc.notebook, res.HTML, err)
+			} else if !strings.Contains(string(html), "<title>A passing notebook</title>") {
+				t.Errorf("%s: the report's title is not the notebook's heading", tc.notebook)
 			}
 		}
 	}
