@@ -260,9 +260,26 @@ func FindPlugin(name string) string {
 // Describe returns one line naming the backend, its plugin and device count.
 func Describe(b backends.Backend) string {
 	c := Chosen()
-	s := fmt.Sprintf("backend %s, %d device(s)", b.Description(), b.NumDevices())
-	if c.Reason != "" {
-		s += " (" + c.Reason + ")"
+	return describe(b.Description(), b.NumDevices(), c.Plugin, c.Reason)
+}
+
+// describe is Describe's line, saying each thing once: GoMLX's description
+// of an XLA backend already names the plugin (twice: "xla:PATH - PJRT plugin
+// (PATH) v0.115 [StableHLO] [4 device(s)]") and counts the devices, and the
+// reason a plugin was chosen ("found PJRT cpu plugin PATH") adds nothing
+// when it only repeats the path.
+func describe(desc string, devices int, plugin, reason string) string {
+	for _, config := range []string{"xla:" + plugin, "xla:" + plugin + ",shared_buffers"} {
+		if rest, ok := strings.CutPrefix(desc, config+" - "); ok && plugin != "" {
+			desc = "xla, " + rest
+		}
+	}
+	s := "backend " + desc
+	if !strings.Contains(desc, "device(s)]") {
+		s += fmt.Sprintf(", %d device(s)", devices)
+	}
+	if reason != "" && !(plugin != "" && strings.HasPrefix(reason, "found PJRT") && strings.Contains(desc, plugin)) {
+		s += " (" + reason + ")"
 	}
 	return s
 }

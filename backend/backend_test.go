@@ -154,3 +154,22 @@ func TestChooseMissingPlugin(t *testing.T) {
 		}
 	}
 }
+
+// The backend's line names the plugin and the device count once each, and
+// keeps a reason that says more than the plugin's path.
+func TestDescribe(t *testing.T) {
+	const plugin = "/r/.pjrt/pjrt_c_api_cpu_plugin.so"
+	gomlx := "xla:" + plugin + " - PJRT plugin (" + plugin + ") v0.115 [StableHLO] [4 device(s)]"
+	for _, c := range []struct {
+		desc, plugin, reason, want string
+		devices                    int
+	}{
+		{gomlx, plugin, "found PJRT cpu plugin " + plugin, "backend xla, PJRT plugin (" + plugin + ") v0.115 [StableHLO] [4 device(s)]", 4},
+		{gomlx, plugin, "GOMLX_BACKEND is set", "backend xla, PJRT plugin (" + plugin + ") v0.115 [StableHLO] [4 device(s)] (GOMLX_BACKEND is set)", 4},
+		{"go - pure Go backend", "", "no PJRT plugin found after auto-install; install it", "backend go - pure Go backend, 1 device(s) (no PJRT plugin found after auto-install; install it)", 1},
+	} {
+		if got := describe(c.desc, c.devices, c.plugin, c.reason); got != c.want {
+			t.Errorf("describe(%q, %q):\n got %q\nwant %q", c.desc, c.reason, got, c.want)
+		}
+	}
+}

@@ -50,7 +50,7 @@ func TestInstalledOutsideCheckout(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ddpm sample outside the checkout: %v\n%s", err, out)
 	}
-	for _, want := range []string{"using the shipped MNIST model", "backend xla:" + lib} {
+	for _, want := range []string{"using the shipped MNIST model", "backend xla, PJRT plugin (" + lib} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
