@@ -16,7 +16,10 @@ func TestHoldOut(t *testing.T) {
 	for i := range im.N { // Tag each image by its index in its first pixel.
 		im.Pixels[i*64] = uint8(i)
 	}
-	held, rest := HoldOut(im, 6) // k = 4: images 3, 7, 11, 15, 19, 23.
+	held, rest, err := HoldOut(im, 6) // k = 4: images 3, 7, 11, 15, 19, 23.
+	if err != nil {
+		t.Fatal(err)
+	}
 	if held.N != 6 || rest.N != 19 || len(held.Pixels) != 6*64 || len(rest.Pixels) != 19*64 || len(held.Labels) != 6 || len(rest.Labels) != 19 {
 		t.Fatalf("held %d images (%d bytes, %d labels), rest %d (%d, %d); want 6 and 19", held.N, len(held.Pixels), len(held.Labels), rest.N, len(rest.Pixels), len(rest.Labels))
 	}
@@ -40,6 +43,11 @@ func TestHoldOut(t *testing.T) {
 	}
 	if len(seen) != im.N {
 		t.Errorf("%d of %d images are in one of the two sets", len(seen), im.N)
+	}
+	for _, n := range []int{0, 13} {
+		if _, _, err := HoldOut(im, n); err == nil || !strings.Contains(err.Error(), "twice as many images") {
+			t.Errorf("holding out %d of 25: %v, want an error", n, err)
+		}
 	}
 }
 

@@ -118,8 +118,12 @@ func MeanStdErr(xs []float64) (mean, stdErr float64) {
 // HoldOut splits images into n of them spread evenly over the set (every
 // k-th, k = N/n, ending each stride: images k-1, 2k-1, ...) and the others.
 // MNIST's test set is ordered: its first 5000 digits are cleaner than its
-// last 5000, so a held-out set must sample both halves. Needs N >= 2n.
-func HoldOut(images *data.Images, n int) (held, rest *data.Images) {
+// last 5000, so a held-out set must sample both halves. It needs n >= 1 and
+// at least 2n images.
+func HoldOut(images *data.Images, n int) (held, rest *data.Images, err error) {
+	if n < 1 || images.N < 2*n {
+		return nil, nil, fmt.Errorf("holding out %d of %d images: needs at least one, and twice as many images", n, images.N)
+	}
 	k := images.N / n
 	size := images.H * images.W * images.C
 	held = &data.Images{H: images.H, W: images.W, C: images.C}
@@ -135,7 +139,7 @@ func HoldOut(images *data.Images, n int) (held, rest *data.Images) {
 		}
 		to.N++
 	}
-	return held, rest
+	return held, rest, nil
 }
 
 // TestReference is the reference that samples are compared with: the
@@ -246,7 +250,10 @@ func MeasureBaselines(c *Classifier, ref *Reference, train, test *data.Images, n
 	}
 	bl := &Baselines{}
 	if test.N >= 2*n {
-		held, rest := HoldOut(test, n)
+		held, rest, err := HoldOut(test, n)
+		if err != nil {
+			return nil, err
+		}
 		hp, err := c.Predict(held)
 		if err != nil {
 			return nil, err
