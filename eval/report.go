@@ -57,3 +57,19 @@ type Baselines struct {
 	// (nil when the test set has fewer than twice as many images as samples).
 	HeldOut *Quality `json:"held_out_test,omitempty"`
 }
+
+// NamedQuality is one baseline of a table, by name.
+type NamedQuality struct {
+	Name    string
+	Quality Quality
+}
+
+// Rows lists the baselines in the order tables show them: the held-out test
+// digits (the floor) when measured, the training digits, the noise.
+func (b *Baselines) Rows() []NamedQuality {
+	var rows []NamedQuality
+	if b.HeldOut != nil {
+		rows = append(rows, NamedQuality{"held-out test digits", *b.HeldOut})
+	}
+	return append(rows, NamedQuality{"real training digits", b.TrainVsTest}, NamedQuality{"uniform noise", b.Noise})
+}

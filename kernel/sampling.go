@@ -149,10 +149,9 @@ func (c *SamplingCurve) Table() string {
 		rows = append(rows, row(r.Method, strconv.Itoa(r.NFE), strconv.FormatInt(r.Seed, 10), q.Samples, fmt.Sprintf("%.0f", q.SampleSeconds)))
 	}
 	if b := c.Baselines; b != nil {
-		if b.HeldOut != nil {
-			rows = append(rows, row("held-out test digits", "", "", *b.HeldOut, ""))
+		for _, x := range b.Rows() {
+			rows = append(rows, row(x.Name, "", "", x.Quality, ""))
 		}
-		rows = append(rows, row("real training digits", "", "", b.TrainVsTest, ""), row("uniform noise", "", "", b.Noise, ""))
 	}
 	model := c.Model
 	if model == "pretrained:mnist" {
@@ -169,13 +168,12 @@ type BaselineRow struct {
 }
 
 // BaselineRows names the baselines of b for a table, with their number of
-// images: the held-out test digits (the floor) when measured, the training
-// digits, the noise.
+// images (eval.Baselines.Rows: the held-out test digits, the floor, when
+// measured; the training digits; the noise).
 func BaselineRows(b *eval.Baselines) []BaselineRow {
 	var rows []BaselineRow
-	if b.HeldOut != nil {
-		rows = append(rows, BaselineRow{fmt.Sprintf("held-out test digits (%d)", b.HeldOut.N), *b.HeldOut})
+	for _, x := range b.Rows() {
+		rows = append(rows, BaselineRow{fmt.Sprintf("%s (%d)", x.Name, x.Quality.N), x.Quality})
 	}
-	return append(rows, BaselineRow{fmt.Sprintf("real training digits (%d)", b.TrainVsTest.N), b.TrainVsTest},
-		BaselineRow{fmt.Sprintf("uniform noise (%d)", b.Noise.N), b.Noise})
+	return rows
 }

@@ -134,11 +134,9 @@ Examples:
 		}
 		row("samples", q.Samples)
 		if q.Baselines != nil {
-			if h := q.Baselines.HeldOut; h != nil {
-				row("held-out test digits", *h)
+			for _, b := range q.Baselines.Rows() {
+				row(b.Name, b.Quality)
 			}
-			row("real training digits", q.Baselines.TrainVsTest)
-			row("uniform noise", q.Baselines.Noise)
 		}
 	}
 	return nil
