@@ -104,11 +104,15 @@ func (d *Diffusion) VLBTerm(p PMean, x0, xt, t *Node) *Node {
 // BPD is the full-chain variational bound of a batch, in bits per dimension.
 // Per-timestep slices are indexed by t (0..T-1) and then by example.
 type BPD struct {
-	Total []float64   // [B] prior + sum over t of VB: the bound on -log2 p(x_0) per dimension
-	Prior []float64   // [B] KL(q(x_{T-1} | x_0) || N(0, I))
-	VB    [][]float64 // [T][B] L_t: KL terms for t > 0, decoder NLL at t = 0
-	MSE   [][]float64 // [T][B] mean squared error of the implied eps against the true noise
-	X0MSE [][]float64 // [T][B] mean squared error of the predicted x_0
+	Total []float64 // [B] prior + sum over t of VB: the bound on -log2 p(x_0) per dimension
+	Prior []float64 // [B] KL(q(x_{T-1} | x_0) || N(0, I))
+	// Decoder is L_0 = -log2 p(x_0 | x_1) per dimension [B], part of Total:
+	// computed exactly in both the full chain (where it is VB[0]) and the
+	// stratified estimate.
+	Decoder []float64
+	VB      [][]float64 // [T][B] L_t: KL terms for t > 0, decoder NLL at t = 0
+	MSE     [][]float64 // [T][B] mean squared error of the implied eps against the true noise
+	X0MSE   [][]float64 // [T][B] mean squared error of the predicted x_0
 }
 
 // MeanTotal returns the batch mean of Total.
@@ -195,6 +199,7 @@ func CalcBPD(backend backends.Backend, ctx *context.Context, d *Diffusion, denoi
 			opts.Progress(T-t, T)
 		}
 	}
+	res.Decoder = res.VB[0]
 	if res.Prior, err = priorTerm(backend, d, x0); err != nil {
 		return nil, err
 	}
@@ -273,6 +278,9 @@ func calcBPDStrata(backend backends.Backend, d *Diffusion, step *context.Exec, x
 			return nil, fmt.Errorf("bits/dim, stratum %v: %w", st, err)
 		}
 		vb := toFloat64(out[0])
+		if k == 0 {
+			res.Decoder = vb
+		}
 		for i := range vb {
 			res.Total[i] += float64(st[1]-st[0]) * vb[i]
 		}

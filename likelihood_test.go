@@ -262,6 +262,22 @@ func TestStratifiedBPDIsUnbiased(t *testing.T) {
 	if est.VB != nil {
 		t.Error("a stratified estimate has no per-t table")
 	}
+	// L_0 is computed exactly in both, with other noise: the same mean within
+	// its spread, and in the estimate a part of each example's total.
+	if len(est.Decoder) != B {
+		t.Fatalf("the estimate has L_0 for %d examples, want %d", len(est.Decoder), B)
+	}
+	dm, dse := mean(est.Decoder), 0.0
+	for i, v := range est.Decoder {
+		dse += (v - dm) * (v - dm)
+		if rest := est.Total[i] - est.Prior[i] - v; rest < 0 {
+			t.Errorf("example %d: the terms besides L_0 sum to %g < 0", i, rest)
+		}
+	}
+	dse = math.Sqrt(dse/(B-1)) / math.Sqrt(B)
+	if f := mean(full.VB[0]); mean(full.Decoder) != f || math.Abs(dm-f) > 5*dse+1e-9 {
+		t.Errorf("L_0: stratified %.4f ± %.4f, full chain %.4f (its Decoder %.4f)", dm, dse, f, mean(full.Decoder))
+	}
 }
 
 // TestLossAwareSamplerHistory: with losses that change over time, the sampler

@@ -64,12 +64,12 @@ func Bound(b backends.Backend, m Model, images *data.Images, o BoundOptions) (*B
 		}
 		totals = append(totals, res.Total...)
 		priors = append(priors, res.Prior...)
+		vb0 = append(vb0, res.Decoder...)
 		if o.Strata == 0 {
 			if sumVB == nil {
 				T := len(res.VB)
 				sumVB, sumMSE, sumX0 = make([]float64, T), make([]float64, T), make([]float64, T)
 			}
-			vb0 = append(vb0, res.VB[0]...)
 			for t := range res.VB {
 				for i := range res.VB[t] {
 					sumVB[t] += res.VB[t][i]
@@ -86,13 +86,13 @@ func Bound(b backends.Backend, m Model, images *data.Images, o BoundOptions) (*B
 	prior, _ := MeanStdErr(priors)
 	rep := &BPDReport{Images: images.N, BitsPerDim: m0, StdErr: se, Strata: o.Strata, Prior: prior,
 		Seconds: time.Since(start).Seconds(), ClipX0: o.ClipX0}
+	rep.Decoder, _ = MeanStdErr(vb0)
 	if o.Strata == 0 {
 		for t := range sumVB {
 			sumVB[t] /= float64(images.N)
 			sumMSE[t] /= float64(images.N)
 			sumX0[t] /= float64(images.N)
 		}
-		rep.Decoder, _ = MeanStdErr(vb0)
 		rep.TermsPerT, rep.MSEPerT, rep.X0MSEPerT = sumVB, sumMSE, sumX0
 	}
 	return rep, nil

@@ -36,6 +36,7 @@ func (m *indexModel) BPD(_ backends.Backend, x0 *tensors.Tensor, o ddpm.BPDOptio
 			r.X0MSE[t] = append(r.X0MSE[t], 3*idx)
 		}
 	}
+	r.Decoder = r.VB[0] // as ddpm.CalcBPD: L_0 in both the full chain and the estimate
 	return r, nil
 }
 
@@ -70,8 +71,8 @@ func TestBoundAggregatesBatches(t *testing.T) {
 
 	// The stratified estimate keeps no per-t terms.
 	rep, err = Bound(nil, &indexModel{T: 4}, images, BoundOptions{Batch: 4, Seed: indexSeed, Strata: 2})
-	if err != nil || rep.TermsPerT != nil || rep.BitsPerDim != 3 {
-		t.Errorf("strata: %v, terms %v, mean %v", err, rep.TermsPerT, rep.BitsPerDim)
+	if err != nil || rep.TermsPerT != nil || rep.BitsPerDim != 3 || rep.Decoder != 3 {
+		t.Errorf("strata: %v, terms %v, mean %v, decoder %v (want 3: L_0 is reported by the estimate too)", err, rep.TermsPerT, rep.BitsPerDim, rep.Decoder)
 	}
 	if _, err := Bound(nil, m, &data.Images{N: 1, H: 2, W: 2, C: 1, Pixels: make([]uint8, 4)}, BoundOptions{}); err == nil {
 		t.Error("one image: no error, but a standard error needs two")

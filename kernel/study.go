@@ -32,6 +32,7 @@ type StudyRun struct {
 type CurvePoint struct {
 	Step           int64
 	BPD, StdErr    float64
+	Decoder        float64 // L_0, the decoder's term of BPD (0: not in the report)
 	Images, Strata int
 }
 
@@ -181,24 +182,33 @@ func readCurve(dir, name string, last int64) ([]CurvePoint, error) {
 		if rep.BPD == nil {
 			return nil, fmt.Errorf("%s: no bits/dim in the report", f)
 		}
-		out = append(out, CurvePoint{Step: step, BPD: rep.BPD.BitsPerDim, StdErr: rep.BPD.StdErr, Images: rep.BPD.Images, Strata: rep.BPD.Strata})
+		out = append(out, CurvePoint{Step: step, BPD: rep.BPD.BitsPerDim, StdErr: rep.BPD.StdErr, Decoder: rep.BPD.Decoder, Images: rep.BPD.Images, Strata: rep.BPD.Strata})
 	}
 	slices.SortFunc(out, func(a, b CurvePoint) int { return cmp.Compare(a.Step, b.Step) })
 	return out, nil
 }
 
-// CurveChart plots each trained run's bound against its training steps.
+// CurveChart plots each trained run's bound against its training steps and,
+// where the reports have it, the bound without its decoder term L_0 (the
+// term of the single timestep t = 0, which moves on its own: docs/study.md).
 func (s *Study) CurveChart() ([]byte, error) {
 	c := Chart{Title: "Bits/dim of the kept checkpoints (EMA weights)", XLabel: "training step", YLabel: "bits/dim (variational bound)", Points: true}
 	for _, r := range s.Runs {
 		if len(r.Curve) == 0 {
 			continue
 		}
-		var x, y []float64
+		var x, y, xr, yr []float64
 		for _, p := range r.Curve {
 			x, y = append(x, float64(p.Step)), append(y, p.BPD)
+			if p.Decoder > 0 {
+				xr, yr = append(xr, float64(p.Step)), append(yr, p.BPD-p.Decoder)
+			}
 		}
-		c.Series = append(c.Series, Series{Name: "L_" + r.Loss + ", " + r.Variance, X: x, Y: y})
+		name := "L_" + r.Loss + ", " + r.Variance
+		c.Series = append(c.Series, Series{Name: name, X: x, Y: y})
+		if len(xr) > 0 {
+			c.Series = append(c.Series, Series{Name: name + ": all but L_0", X: xr, Y: yr})
+		}
 	}
 	if len(c.Series) == 0 {
 		return nil, fmt.Errorf("no bits/dim curves in %s/curves", s.Dir)

@@ -67,7 +67,7 @@ func TestReadStudy(t *testing.T) {
 		name string
 		bpd  float64
 	}{{"hybrid-learned-2000", 1.9}, {"hybrid-learned-1000", 2.5}, {"hybrid-learned-10000", 1.6}, {"hybrid-learned-x", 9}, {"hybrid-learned-20000", 1.5}} {
-		write(filepath.Join("curves", p.name+".json"), eval.Report{BPD: &eval.BPDReport{BitsPerDim: p.bpd, Images: 256, Strata: 20}})
+		write(filepath.Join("curves", p.name+".json"), eval.Report{BPD: &eval.BPDReport{BitsPerDim: p.bpd, Decoder: p.bpd / 4, Images: 256, Strata: 20}})
 	}
 	os.WriteFile(filepath.Join(dir, "simple.metrics.jsonl"), []byte("{\"step\":100,\"loss\":0.08}\n{\"step\":200,\"loss\":0.04}\n{\"step\":300,\"loss\":0.03}\n{\"step\":400,\"loss\":0.03}\n"), 0o644)
 	if s, err = ReadStudy(dir); err != nil {
@@ -77,7 +77,7 @@ func TestReadStudy(t *testing.T) {
 		t.Errorf("second row %s: loss %s, variance %s", r.Name, r.Loss, r.Variance)
 	}
 	c := s.Runs[2].Curve
-	if len(c) != 3 || c[0].Step != 1000 || c[1].Step != 2000 || c[2].Step != 10000 || c[2].BPD != 1.6 {
+	if len(c) != 3 || c[0].Step != 1000 || c[1].Step != 2000 || c[2].Step != 10000 || c[2].BPD != 1.6 || c[2].Decoder != 0.4 {
 		t.Errorf("hybrid curve %+v", c)
 	}
 	if len(s.Losses["simple"]) != 4 {

@@ -119,9 +119,7 @@ Examples:
 		if b.Strata > 0 {
 			how = fmt.Sprintf("estimate from %d strata", b.Strata)
 		}
-		if b.Strata == 0 {
-			how += fmt.Sprintf(", decoder L_0 %.4f", b.Decoder)
-		}
+		how += fmt.Sprintf(", decoder L_0 %.4f", b.Decoder)
 		fmt.Fprintf(stdout, "%s: %.4f ± %.4f bits/dim on %d test images (%s; prior %.2g) in %.0fs\n",
 			filepath.Base(l.Path), b.BitsPerDim, b.StdErr, b.Images, how, b.Prior, b.Seconds)
 	}
