@@ -17,7 +17,7 @@ STEPS=${RECIPE_STEPS:-1200}
 OUT=runs/recipes
 RES=results/recipes
 mkdir -p "$OUT" "$RES"
-go build -o "$OUT/ddpm" ./cmd/ddpm
+go build -o "$OUT/ddpm.new" ./cmd/ddpm && mv "$OUT/ddpm.new" "$OUT/ddpm" # a running training keeps the old binary
 DDPM="$OUT/ddpm"
 
 # name | flags over the mnist preset (base-seed-2 measures the seed-to-seed

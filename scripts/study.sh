@@ -12,6 +12,7 @@
 #   scripts/study.sh curves  # bits/dim of every kept checkpoint (also part of eval;
 #                            # run it before a run's folder is lost between machines)
 #   scripts/study.sh eval    # metrics, results in results/study
+#   scripts/study.sh eval simple-fixed-large hybrid-learned   # only these rows
 #   scripts/study.sh         # all three
 #
 # STUDY_STEPS (23194) sets the training budget of the trained runs.
@@ -22,7 +23,8 @@ STEPS=${STUDY_STEPS:-23194}
 SAMPLES=${STUDY_SAMPLES:-128}
 OUT=runs/study
 mkdir -p "$OUT"
-go build -o "$OUT/ddpm" ./cmd/ddpm
+# Built beside and moved into place: a training that runs the old binary keeps it.
+go build -o "$OUT/ddpm.new" ./cmd/ddpm && mv "$OUT/ddpm.new" "$OUT/ddpm"
 DDPM="$OUT/ddpm"
 
 # name  loss  variance (trained here; L_simple is the shipped model)
@@ -35,6 +37,9 @@ TIMES=$OUT/times.tsv
 source scripts/lib.sh
 
 phase=${1:-all}
+shift || true
+ONLY=("$@") # eval: the rows to evaluate (none named: all)
+selected() { [[ ${#ONLY[@]} -eq 0 ]] || [[ " ${ONLY[*]} " == *" $1 "* ]]; }
 if [[ $phase == train || $phase == all ]]; then
   for r in "${RUNS[@]}"; do
     read -r name loss variance <<<"$r"
@@ -74,6 +79,7 @@ if [[ $phase == eval || $phase == all ]]; then
   fresh() { grep -qs "\"step\": $STEPS," "$1"; } # a report of a model at this budget
   for e in "${EVALS[@]}"; do
     name=${e%%|*}
+    selected "$name" || continue
     read -r -a model <<<"${e#*|}"
     # A report of a model at this budget is kept (one from an older study,
     # at another step count, is replaced).
@@ -88,15 +94,17 @@ if [[ $phase == eval || $phase == all ]]; then
   done
   # The likelihood-trained model on all 10,000 test digits, and the full chain
   # (all 1000 terms) on 128 of them as a check of the estimate.
-  fresh "$RES/hybrid-test10k.json" || timed "eval/hybrid-test10k" json "$RES/hybrid-test10k.json" \
-    "$DDPM" eval -dir "$OUT/hybrid-learned" -n 10000 -strata 20 -json
-  fresh "$RES/full-chain.json" || timed "eval/full-chain" json "$RES/full-chain.json" \
-    "$DDPM" eval -dir "$OUT/hybrid-learned" -n 128 -json
+  if selected hybrid-learned; then
+    fresh "$RES/hybrid-test10k.json" || timed "eval/hybrid-test10k" json "$RES/hybrid-test10k.json" \
+      "$DDPM" eval -dir "$OUT/hybrid-learned" -n 10000 -strata 20 -json
+    fresh "$RES/full-chain.json" || timed "eval/full-chain" json "$RES/full-chain.json" \
+      "$DDPM" eval -dir "$OUT/hybrid-learned" -n 128 -json
+  fi
   # The loss curves: the trained runs' metrics (the shipped model's are
   # committed as simple.metrics.jsonl).
   for r in "${RUNS[@]}"; do
     read -r name loss variance <<<"$r"
-    cp "$OUT/$name/metrics.jsonl" "$RES/$name.metrics.jsonl"
+    if selected "$name"; then cp "$OUT/$name/metrics.jsonl" "$RES/$name.metrics.jsonl"; fi
   done
   cp "$OUT/times.tsv" "$RES/times.tsv"
 fi
