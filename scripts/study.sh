@@ -49,7 +49,7 @@ if [[ $phase == train || $phase == all ]]; then
   done
 fi
 
-RES=results/study
+RES=${STUDY_RESULTS:-results/study} # where the reports go (STUDY_RESULTS: elsewhere, until every row is done)
 if [[ $phase == curves || $phase == eval || $phase == all ]]; then
   mkdir -p "$RES/curves"
   # Bits/dim against training steps: every kept checkpoint, on the same 256
