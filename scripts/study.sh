@@ -13,6 +13,7 @@
 #                            # run it before a run's folder is lost between machines)
 #   scripts/study.sh eval    # metrics, results in results/study
 #   scripts/study.sh eval simple-fixed-large hybrid-learned   # only these rows
+#                            # (and curves: only these runs' checkpoints)
 #   scripts/study.sh         # all three
 #
 # STUDY_STEPS (23194) sets the training budget of the trained runs.
@@ -50,16 +51,18 @@ if [[ $phase == train || $phase == all ]]; then
 fi
 
 RES=${STUDY_RESULTS:-results/study} # where the reports go (STUDY_RESULTS: elsewhere, until every row is done)
+CURVES=results/study/curves # committed as they are measured: a run's checkpoints do not travel
 if [[ $phase == curves || $phase == eval || $phase == all ]]; then
-  mkdir -p "$RES/curves"
+  mkdir -p "$CURVES"
   # Bits/dim against training steps: every kept checkpoint, on the same 256
   # test digits with the same noise (so differences between steps are paired).
   for r in "${RUNS[@]}"; do
     read -r name loss variance <<<"$r"
+    selected "$name" || continue
     for ck in "$OUT/$name"/ckpt-*.ddpm; do
       [[ -f $ck ]] || continue # no checkpoint yet
       step=$(basename "$ck" .ddpm); step=$((10#${step#ckpt-}))
-      out=$RES/curves/$name-$step.json
+      out=$CURVES/$name-$step.json
       [[ -f $out ]] || json "$out" "$DDPM" eval -ckpt "$ck" -n 256 -strata 20 -json
     done
   done
