@@ -69,6 +69,7 @@ if [[ $phase == curves || $phase == eval || $phase == all ]]; then
 fi
 
 if [[ $phase == eval || $phase == all ]]; then
+  mkdir -p "$RES"
   # Results (JSON reports and sample grids) go to results/study, which is
   # committed: docs/study.md and notebook 4 read them.
   [[ -f runs/classifier/mnist.ddpm ]] || timed classifier "$DDPM" classifier -out runs/classifier/mnist.ddpm
