@@ -303,7 +303,7 @@ func minutes(sec float64) string {
 // bound, its sample quality and the time its commands took (the commands
 // are in scripts/study.sh and docs/study.md).
 func (s *Study) Table() string {
-	header := []string{"training objective", "reverse variance", "bits/dim (bound)", "Frechet distance", "precision", "recall", "density", "coverage", "H(y\\|x) nats", "score", "train", "eval"}
+	header := []string{"training objective", "reverse variance", "bits/dim (bound)", "of which L_0", "Frechet distance", "precision", "recall", "density", "coverage", "H(y\\|x) nats", "score", "train", "eval"}
 	var rows [][]string
 	f2 := func(v float64) string { return fmt.Sprintf("%.2f", v) }
 	f3 := func(v float64) string { return fmt.Sprintf("%.3f", v) }
@@ -314,21 +314,24 @@ func (s *Study) Table() string {
 		return f3(q.Density), f3(q.Coverage)
 	}
 	for _, r := range s.Runs {
-		row := []string{"L_" + r.Loss, r.Variance, "-", "-", "-", "-", "-", "-", "-", "-", minutes(r.TrainSeconds), minutes(r.EvalSeconds)}
+		row := []string{"L_" + r.Loss, r.Variance, "-", "-", "-", "-", "-", "-", "-", "-", "-", minutes(r.TrainSeconds), minutes(r.EvalSeconds)}
 		if b := r.Report.BPD; b != nil {
 			row[2] = fmt.Sprintf("%.3f ± %.3f", b.BitsPerDim, b.StdErr)
+			if b.Decoder > 0 { // reports older than the estimate's decoder term have none
+				row[3] = f3(b.Decoder)
+			}
 		}
 		if q := r.Report.Quality; q != nil {
 			x := q.Samples
 			d, c := dc(x)
-			copy(row[3:10], []string{f2(x.Frechet), f2(x.Precision), f2(x.Recall), d, c, f3(x.Labels.Entropy), f2(x.Labels.Score)})
+			copy(row[4:11], []string{f2(x.Frechet), f2(x.Precision), f2(x.Recall), d, c, f3(x.Labels.Entropy), f2(x.Labels.Score)})
 		}
 		rows = append(rows, row)
 	}
 	if b := s.Baselines(); b != nil {
 		for _, x := range BaselineRows(b) {
 			d, c := dc(x.Q)
-			rows = append(rows, []string{x.Name, "", "", f2(x.Q.Frechet), f2(x.Q.Precision), f2(x.Q.Recall), d, c,
+			rows = append(rows, []string{x.Name, "", "", "", f2(x.Q.Frechet), f2(x.Q.Precision), f2(x.Q.Recall), d, c,
 				f3(x.Q.Labels.Entropy), f2(x.Q.Labels.Score), "", ""})
 		}
 	}

@@ -60,7 +60,7 @@ func TestReadStudy(t *testing.T) {
 	// The converged study's layout: reports that record their objective,
 	// bits/dim curves and loss logs.
 	fixedSmall := eval.Report{Step: 7, Variance: "fixed-small", Config: json.RawMessage(`{"loss":"simple","variance":"fixed-large"}`),
-		BPD: &eval.BPDReport{BitsPerDim: 1.4, StdErr: 0.01}, Quality: q(4)}
+		BPD: &eval.BPDReport{BitsPerDim: 1.4, StdErr: 0.01, Decoder: 0.625}, Quality: q(4)}
 	write("simple-fixed-small.json", fixedSmall)
 	os.MkdirAll(filepath.Join(dir, "curves"), 0o755)
 	for _, p := range []struct {
@@ -89,7 +89,7 @@ func TestReadStudy(t *testing.T) {
 			t.Errorf("chart: %v (%d bytes)", err, len(png))
 		}
 	}
-	if table := s.Table(); !strings.Contains(table, "fixed-small") || !strings.Contains(table, "1.400 ± 0.010") {
+	if table := s.Table(); !strings.Contains(table, "fixed-small") || !strings.Contains(table, "| 1.400 ± 0.010 | 0.625 |") {
 		t.Errorf("table:\n%s", table)
 	}
 
