@@ -55,8 +55,8 @@ const (
 )
 
 // DefaultConfig returns the configuration for a U-Net preset: the paper's
-// settings for cifar10; for mnist a budget that trains on 2 CPU cores in
-// about half an hour (1200 steps of batch 64, learning rate 1e-3 after 100
+// settings for cifar10; for mnist a budget that trains in about 10 minutes
+// on 2 quiet CPU cores (1200 steps of batch 64, learning rate 1e-3 after 100
 // warmup steps, EMA 0.995: an EMA of 0.9999 averages over 10,000 steps and
 // would lag a short run).
 func DefaultConfig(preset string) (Config, error) {
