@@ -119,26 +119,38 @@ replace github.com/diffusion-go/ddpm => %s
 	}
 }
 
-// notebookProgram assembles one notebook's Go cells into a single program.
-func notebookProgram(path string) ([]byte, error) {
+// notebookCell is a cell of a notebook file, as the tests read it.
+type notebookCell struct {
+	CellType string          `json:"cell_type"`
+	Source   json.RawMessage `json:"source"`
+}
+
+// readNotebookCells reads the cells of a notebook file.
+func readNotebookCells(path string) ([]notebookCell, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	var nb struct {
-		Cells []struct {
-			CellType string          `json:"cell_type"`
-			Source   json.RawMessage `json:"source"`
-		} `json:"cells"`
+		Cells []notebookCell `json:"cells"`
 	}
 	if err := json.Unmarshal(b, &nb); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	return nb.Cells, nil
+}
+
+// notebookProgram assembles one notebook's Go cells into a single program.
+func notebookProgram(path string) ([]byte, error) {
+	cells, err := readNotebookCells(path)
+	if err != nil {
 		return nil, err
 	}
 	imports := map[string]string{} // path -> the import line
 	var order []string             // declaration keys in order of first appearance
 	decls := map[string]string{}
 	var bodies []string
-	for i, c := range nb.Cells {
+	for i, c := range cells {
 		if c.CellType != "code" {
 			continue
 		}

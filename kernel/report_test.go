@@ -273,21 +273,12 @@ func TestNotebooksCheckWhatTheyShow(t *testing.T) {
 		t.Fatalf("no notebooks found: %v", err)
 	}
 	for _, p := range paths {
-		b, err := os.ReadFile(p)
+		cells, err := readNotebookCells(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var nb struct {
-			Cells []struct {
-				CellType string          `json:"cell_type"`
-				Source   json.RawMessage `json:"source"`
-			} `json:"cells"`
-		}
-		if err := json.Unmarshal(b, &nb); err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
 		checks := 0
-		for _, c := range nb.Cells {
+		for _, c := range cells {
 			if c.CellType == "code" {
 				checks += strings.Count(joinText(c.Source), "kernel.Check(")
 			}
