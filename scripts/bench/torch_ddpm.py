@@ -15,7 +15,8 @@ the CPU; the first, compiling step is excluded from the medians as for Go);
 -bf16 runs the forward passes under bfloat16 autocast (convolutions and
 matrix products in bfloat16; weights, optimizer and EMA in float32). The
 impl field names the configuration: pytorch, pytorch-compile, pytorch-bf16,
-pytorch-compile-bf16.
+pytorch-compile-bf16. -device cuda runs it on the GPU (timings wait for the
+GPU with torch.cuda.synchronize; autocast is then CUDA's).
 """
 import contextlib
 import argparse
@@ -40,7 +41,7 @@ PRESETS = {
 
 def timestep_embedding(t, dim):
     half = dim // 2
-    freqs = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32) / max(half - 1, 1))
+    freqs = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32, device=t.device) / max(half - 1, 1))
     args = t.float()[:, None] * freqs[None]
     return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
 
@@ -151,14 +152,17 @@ def main():
     ap.add_argument("-sample-steps", type=int, default=10)
     ap.add_argument("-compile", action="store_true", help="torch.compile the network")
     ap.add_argument("-bf16", action="store_true", help="bfloat16 autocast for the forward passes")
+    ap.add_argument("-device", default="cpu", help="cpu or cuda")
     a = ap.parse_args()
     impl = "pytorch" + ("-compile" if a.compile else "") + ("-bf16" if a.bf16 else "")
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.bf16 else contextlib.nullcontext
+    dev = torch.device(a.device)
+    autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if a.bf16 else contextlib.nullcontext
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     p = PRESETS[a.presets]
     B = a.batch or p["batch"]
     torch.manual_seed(1)
-    model = UNet(**p)
-    ema = UNet(**p)
+    model = UNet(**p).to(dev)
+    ema = UNet(**p).to(dev)
     ema.load_state_dict(model.state_dict())
     for q in ema.parameters():
         q.requires_grad_(False)
@@ -169,12 +173,14 @@ def main():
     betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
     alphas = 1 - betas
     abar = torch.cumprod(alphas, 0)
-    abar_prev = torch.cat([torch.ones(1, dtype=torch.float64), abar[:-1]])
-    x0 = torch.rand(B, p["in_ch"], p["size"], p["size"]) * 2 - 1
+    cuda_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else ""
+    betas, alphas, abar = betas.to(dev), alphas.to(dev), abar.to(dev)
+    abar_prev = torch.cat([torch.ones(1, dtype=torch.float64, device=dev), abar[:-1]])
+    x0 = torch.rand(B, p["in_ch"], p["size"], p["size"], device=dev) * 2 - 1
     sqrt_abar, sqrt_1m = abar.sqrt().float(), (1 - abar).sqrt().float()
 
     def train_step():
-        t = torch.randint(0, T, (B,))
+        t = torch.randint(0, T, (B,), device=dev)
         noise = torch.randn_like(x0)
         xt = sqrt_abar[t][:, None, None, None] * x0 + sqrt_1m[t][:, None, None, None] * noise
         with autocast():
@@ -190,8 +196,10 @@ def main():
 
     times = []
     for i in range(a.train_steps + 1):
+        sync()
         s = time.perf_counter()
         train_step()
+        sync()
         times.append(time.perf_counter() - s)
         print(f"\r{impl} {a.presets}: training step {i + 1}/{a.train_steps + 1}", end="", file=sys.stderr)
     step = median(times[1:])
@@ -206,7 +214,7 @@ def main():
 
     @torch.inference_mode()
     def ancestral(x, i):
-        t = torch.full((B,), i, dtype=torch.long)
+        t = torch.full((B,), i, dtype=torch.long, device=dev)
         with autocast():
             eps = ema_net(x, t).float()
         x0p = ((x - sqrt_1m[i] * eps) / sqrt_abar[i]).clamp(-1, 1)
@@ -216,21 +224,23 @@ def main():
 
     @torch.inference_mode()
     def ddim(x, i, prev):
-        t = torch.full((B,), i, dtype=torch.long)
+        t = torch.full((B,), i, dtype=torch.long, device=dev)
         with autocast():
             eps = ema_net(x, t).float()
         x0p = ((x - sqrt_1m[i] * eps) / sqrt_abar[i]).clamp(-1, 1)
         eps = (x - sqrt_abar[i] * x0p) / sqrt_1m[i]
-        ap = abar_f[prev] if prev >= 0 else torch.tensor(1.0)
+        ap = abar_f[prev] if prev >= 0 else torch.tensor(1.0, device=dev)
         return ap.sqrt() * x0p + (1 - ap).sqrt() * eps
 
     def time_loop(fn, name):
-        x = torch.randn(B, p["in_ch"], p["size"], p["size"])
+        x = torch.randn(B, p["in_ch"], p["size"], p["size"], device=dev)
         ts = []
         steps = list(range(T - 1, -1, -T // (a.sample_steps + 1)))[: a.sample_steps + 1]
         for k, i in enumerate(steps):
+            sync()
             s = time.perf_counter()
             x = fn(x, i) if name == "ddpm" else fn(x, i, i - T // (a.sample_steps + 1))
+            sync()
             ts.append(time.perf_counter() - s)
             print(f"\r{impl} {a.presets}: {name} step {k + 1}/{len(steps)}   ", end="", file=sys.stderr)
         return ts
@@ -241,7 +251,8 @@ def main():
     anc_s, ddim_s = median(anc[1:]), median(dd[1:])
     print(json.dumps(dict(
         impl=impl, preset=a.presets,
-        backend=f"PyTorch {torch.__version__} CPU (oneDNN {torch.backends.mkldnn.is_available()}), Python {platform.python_version()}",
+        backend=(f"PyTorch {torch.__version__} {cuda_name}" if cuda_name else
+                 f"PyTorch {torch.__version__} CPU (oneDNN {torch.backends.mkldnn.is_available()})") + f", Python {platform.python_version()}",
         parameters=params, batch=B, threads=torch.get_num_threads(),
         train_step_seconds=step, train_images_per_sec=B / step, train_compile_seconds=times[0] - step,
         ancestral_step_seconds=anc_s, ancestral1000_images_per_sec=B / (1000 * anc_s),
