@@ -46,6 +46,9 @@ type Chart struct {
 	// LegendAbove raises the top of the y axis so that the legend sits above
 	// the data: for series that cross the whole width, such as levels.
 	LegendAbove bool
+	// PlainX labels the x axis's ticks with %g ("20000", not "20000.00"):
+	// for counts such as training steps.
+	PlainX bool
 	// Series are the lines; a chart of one series has no legend (its title
 	// and axes name it).
 	Series        []Series
@@ -76,6 +79,8 @@ func (c Chart) plot() (*plot.Plot, error) {
 	if c.LogX {
 		p.X.Scale = plot.LogScale{}
 		p.X.Tick.Marker = powerTicks{}
+	} else if c.PlainX {
+		p.X.Tick.Marker = plainTicks{}
 	}
 	var lines []any
 	for _, s := range c.Series {
@@ -118,10 +123,24 @@ func (c Chart) plot() (*plot.Plot, error) {
 	}
 	if c.Scatter { // Leave room around the points, and keep the legend off the top-right corner.
 		p.Legend.Left = true
-		dx, dy := 0.08*(p.X.Max-p.X.Min), 0.08*(p.Y.Max-p.Y.Min)
-		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = p.X.Min-dx, p.X.Max+dx, p.Y.Min-dy, p.Y.Max+dy
+		p.X.Min, p.X.Max = pad(p.X.Min, p.X.Max, c.LogX)
+		p.Y.Min, p.Y.Max = pad(p.Y.Min, p.Y.Max, c.LogY)
 	}
 	return p, nil
+}
+
+// pad widens [min, max] by 8% of its length on each side (by 8% of its
+// decades on a log axis, which cannot reach zero).
+func pad(min, max float64, log bool) (float64, float64) {
+	if log && min > 0 && max > 0 {
+		f := math.Pow(max/min, 0.08)
+		if f == 1 {
+			f = 1.1
+		}
+		return min / f, max * f
+	}
+	d := 0.08 * (max - min)
+	return min - d, max + d
 }
 
 // plotPNG renders a plot as PNG bytes of the given size.
@@ -145,6 +164,20 @@ func WriteFile(path string, data []byte) error { return imagefile.WriteFile(path
 // also the 2s and 5s between them (2, 5, 10, 20, 50), so that every chart's
 // axis can be read.
 type powerTicks struct{}
+
+// plainTicks are gonum's default ticks labelled with %g.
+type plainTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i, t := range ticks {
+		if t.Label != "" {
+			ticks[i].Label = fmt.Sprintf("%g", t.Value)
+		}
+	}
+	return ticks
+}
 
 // Ticks implements plot.Ticker.
 func (powerTicks) Ticks(min, max float64) []plot.Tick {

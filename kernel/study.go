@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/diffusion-go/ddpm/eval"
+	"gonum.org/v1/plot/vg"
 )
 
 // StudyRun is one model of the likelihood-versus-sample-quality study
@@ -134,7 +135,12 @@ func ReadStudy(dir string) (*Study, error) {
 		s.DDIM = append(s.DDIM, DDIMRun{Steps: n, Report: *rep, EvalSeconds: times[fmt.Sprintf("eval/ddim%d", n)]})
 	}
 	if len(s.Runs) == 0 {
-		return nil, fmt.Errorf("no study results in %s: run scripts/study.sh (about 2 hours on 2 cores)", dir)
+		return nil, fmt.Errorf("no study results in %s: run scripts/study.sh (hours per model on 2 cores)", dir)
+	}
+	if s.Steps == 0 { // no training in times.tsv (the runs trained elsewhere, or in parts): the reports' step
+		for _, r := range s.Runs {
+			s.Steps = max(s.Steps, int(r.Report.Step))
+		}
 	}
 	return s, nil
 }
@@ -192,7 +198,8 @@ func readCurve(dir, name string, last int64) ([]CurvePoint, error) {
 // where the reports have it, the bound without its decoder term L_0 (the
 // term of the single timestep t = 0, which moves on its own: docs/study.md).
 func (s *Study) CurveChart() ([]byte, error) {
-	c := Chart{Title: "Bits/dim of the kept checkpoints (EMA weights)", XLabel: "training step", YLabel: "bits/dim (variational bound)", Points: true}
+	c := Chart{Title: "Bits/dim of the kept checkpoints (EMA weights)", XLabel: "training step", YLabel: "bits/dim (variational bound)",
+		Points: true, PlainX: true, LegendAbove: true, Height: 5 * vg.Inch, Width: 7 * vg.Inch}
 	for _, r := range s.Runs {
 		if len(r.Curve) == 0 {
 			continue
@@ -205,8 +212,11 @@ func (s *Study) CurveChart() ([]byte, error) {
 			}
 		}
 		name := "L_" + r.Loss + ", " + r.Variance
+		if len(r.Curve) == 1 { // a model measured at its last step only (L_simple's rows)
+			name += fmt.Sprintf(" (step %d)", r.Curve[0].Step)
+		}
 		c.Series = append(c.Series, Series{Name: name, X: x, Y: y})
-		if len(xr) > 0 {
+		if len(xr) > 0 && len(r.Curve) > 1 {
 			c.Series = append(c.Series, Series{Name: name + ": all but L_0", X: xr, Y: yr})
 		}
 	}
@@ -221,7 +231,7 @@ func (s *Study) CurveChart() ([]byte, error) {
 // window: so the objectives' different units share one axis, and a flat
 // line at 1 is a converged loss.
 func (s *Study) LossChart(window int) ([]byte, error) {
-	c := Chart{Title: fmt.Sprintf("Training loss over its final value (means of %d logged steps)", window), XLabel: "training step", YLabel: "loss / final loss"}
+	c := Chart{Title: fmt.Sprintf("Training loss over its final value (means of %d logged steps)", window), XLabel: "training step", YLabel: "loss / final loss", PlainX: true, LegendAbove: true}
 	names := slices.Sorted(maps.Keys(s.Losses))
 	for _, name := range names {
 		m := s.Losses[name]
@@ -380,7 +390,7 @@ func (s *Study) DDIMTable() string {
 // TradeoffChart plots each model's bits/dim against its Frechet distance.
 func (s *Study) TradeoffChart() ([]byte, error) {
 	c := Chart{Title: "Likelihood against sample quality (lower is better on both)", XLabel: "bits/dim (variational bound)",
-		YLabel: "Frechet distance (classifier features)", Scatter: true}
+		YLabel: "Frechet distance (classifier features, log scale)", Scatter: true, LogY: true}
 	for _, r := range s.Runs {
 		if r.Report.BPD == nil || r.Report.Quality == nil {
 			continue

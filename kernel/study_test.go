@@ -93,6 +93,15 @@ func TestReadStudy(t *testing.T) {
 		t.Errorf("table:\n%s", table)
 	}
 
+	// Without training commands in times.tsv the budget is the reports' step.
+	only := t.TempDir()
+	b, _ := json.Marshal(eval.Report{Step: 23194, BPD: &eval.BPDReport{BitsPerDim: 1.9, StdErr: 0.01}})
+	os.WriteFile(filepath.Join(only, "simple-fixed-large.json"), b, 0o644)
+	os.WriteFile(filepath.Join(only, "times.tsv"), []byte("eval/simple-fixed-large\t1029\tx\n"), 0o644)
+	if s, err := ReadStudy(only); err != nil || s.Steps != 23194 || s.Runs[0].EvalSeconds != 1029 {
+		t.Errorf("study without training times: %+v, %v", s, err)
+	}
+
 	os.WriteFile(filepath.Join(dir, "vlb-fixed-large.json"), []byte("{not json"), 0o644)
 	if _, err := ReadStudy(dir); err == nil || !strings.Contains(err.Error(), "vlb-fixed-large.json") {
 		t.Errorf("damaged report: %v", err)
