@@ -46,9 +46,12 @@ type CPUSetting struct {
 // tuneXLAFlags adds the first of CPUSettings that the plugin knows to
 // XLA_FLAGS for a CPU plugin, before the client is created (XLA reads its
 // flags then, and aborts the process on a flag it does not know, so the
-// plugin file is checked for the names first). It returns the flags added,
-// or "".
+// plugin file is checked for the names first), and the CUDA folder for a
+// CUDA plugin (cudaFlags). It returns the flags added, or "".
 func tuneXLAFlags(plugin string) string {
+	if isCUDA(plugin) {
+		return cudaFlags(plugin)
+	}
 	if plugin == "" || !strings.Contains(filepath.Base(plugin), "_cpu_") {
 		return ""
 	}
@@ -110,4 +113,63 @@ func pluginKnows(plugin, s string) bool {
 		}
 		carry = copy(buf, data[len(data)-len(want)+1:])
 	}
+}
+
+// isCUDA reports whether a plugin file is a CUDA plugin
+// (pjrt_c_api_cuda_plugin.so, JAX's xla_cuda_plugin.so).
+func isCUDA(plugin string) bool {
+	return plugin != "" && strings.Contains(strings.ToLower(filepath.Base(plugin)), "cuda")
+}
+
+// cudaFlags sets --xla_gpu_cuda_data_dir, the folder where XLA's GPU
+// compiler finds libdevice (nvvm/libdevice/libdevice.10.bc) and ptxas, to
+// the one found beside a CUDA plugin (CUDADataDir), unless XLA_FLAGS
+// already names one. Without it XLA searches the CUDA toolkit's system
+// folders, which a pip-installed CUDA does not use. It also turns off
+// go-xla's own check (GOPJRT_CUDA_CHECKS=0, unless set): go-xla v0.1.4
+// warns when the NVIDIA libraries are not in the one folder it expects, and
+// when they are, writes a fixed folder of its author's machine into
+// XLA_FLAGS if the flag is not there. It returns the flag added, or "".
+func cudaFlags(plugin string) string {
+	flags := os.Getenv("XLA_FLAGS")
+	if strings.Contains(flags, "xla_gpu_cuda_data_dir") {
+		return ""
+	}
+	dir := CUDADataDir(plugin)
+	if dir == "" {
+		return ""
+	}
+	added := "--xla_gpu_cuda_data_dir=" + dir
+	if err := os.Setenv("XLA_FLAGS", strings.TrimSpace(flags+" "+added)); err != nil {
+		return ""
+	}
+	if _, set := os.LookupEnv("GOPJRT_CUDA_CHECKS"); !set {
+		_ = os.Setenv("GOPJRT_CUDA_CHECKS", "0")
+	}
+	return added
+}
+
+// CUDADataDir returns the folder with libdevice
+// (nvvm/libdevice/libdevice.10.bc) that belongs to a CUDA plugin: a folder
+// named nvidia beside the plugin, beside its folder or beside that
+// folder's parent (go-xla's installer puts the NVIDIA libraries in one of
+// these; JAX's wheels put the plugin in site-packages/jax_plugins/xla_cuda13
+// and the libraries in site-packages/nvidia), or one of that folder's
+// cu13, cu12 or cuda_nvcc subfolders (the CUDA 13 and CUDA 12 wheels'
+// layouts). It returns "" when none holds libdevice.
+func CUDADataDir(plugin string) string {
+	dir := filepath.Dir(plugin)
+	for _, base := range []string{dir, filepath.Dir(dir), filepath.Dir(filepath.Dir(dir))} {
+		nv := filepath.Join(base, "nvidia")
+		for _, sub := range []string{"", "cu13", "cu12", "cuda_nvcc"} {
+			cand := filepath.Join(nv, sub)
+			if _, err := os.Stat(filepath.Join(cand, "nvvm", "libdevice", "libdevice.10.bc")); err == nil {
+				if abs, err := filepath.Abs(cand); err == nil {
+					return abs
+				}
+				return cand
+			}
+		}
+	}
+	return ""
 }

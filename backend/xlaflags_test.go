@@ -82,3 +82,59 @@ func TestTuneXLAFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestCUDAFlags: for a CUDA plugin, the folder holding libdevice is found in
+// JAX's layout (site-packages/jax_plugins/xla_cuda13 beside
+// site-packages/nvidia/cu13) and in go-xla's (nvidia beside the plugin's
+// folder), added to XLA_FLAGS with go-xla's check turned off; nothing is
+// added when XLA_FLAGS names a folder already or none holds libdevice.
+func TestCUDAFlags(t *testing.T) {
+	libdevice := func(dir string) {
+		t.Helper()
+		p := filepath.Join(dir, "nvvm", "libdevice", "libdevice.10.bc")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("BC"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sp := t.TempDir() // site-packages
+	jax := filepath.Join(sp, "jax_plugins", "xla_cuda13", "xla_cuda_plugin.so")
+	libdevice(filepath.Join(sp, "nvidia", "cu13"))
+	goxla := filepath.Join(t.TempDir(), "lib", "go-xla", "pjrt_c_api_cuda_plugin.so")
+	libdevice(filepath.Join(filepath.Dir(filepath.Dir(goxla)), "nvidia", "cuda_nvcc"))
+	bare := filepath.Join(t.TempDir(), "pjrt_c_api_cuda_plugin.so")
+
+	for _, tc := range []struct{ plugin, want string }{
+		{jax, filepath.Join(sp, "nvidia", "cu13")},
+		{goxla, filepath.Join(filepath.Dir(filepath.Dir(goxla)), "nvidia", "cuda_nvcc")},
+		{bare, ""},
+	} {
+		if got := CUDADataDir(tc.plugin); got != tc.want {
+			t.Errorf("CUDADataDir(%s) = %q, want %q", tc.plugin, got, tc.want)
+		}
+		t.Setenv("XLA_FLAGS", "--xla_gpu_autotune_level=0")
+		os.Unsetenv("GOPJRT_CUDA_CHECKS")
+		t.Cleanup(func() { os.Unsetenv("GOPJRT_CUDA_CHECKS") })
+		added := tuneXLAFlags(tc.plugin)
+		if tc.want == "" {
+			if added != "" || os.Getenv("XLA_FLAGS") != "--xla_gpu_autotune_level=0" {
+				t.Errorf("%s: added %q with no libdevice anywhere", tc.plugin, added)
+			}
+			continue
+		}
+		flag := "--xla_gpu_cuda_data_dir=" + tc.want
+		if added != flag || os.Getenv("XLA_FLAGS") != "--xla_gpu_autotune_level=0 "+flag {
+			t.Errorf("%s: added %q, XLA_FLAGS %q; want %q appended", tc.plugin, added, os.Getenv("XLA_FLAGS"), flag)
+		}
+		if os.Getenv("GOPJRT_CUDA_CHECKS") != "0" {
+			t.Errorf("%s: go-xla's CUDA check left on", tc.plugin)
+		}
+		own := "--xla_gpu_cuda_data_dir=/opt/cuda"
+		t.Setenv("XLA_FLAGS", own)
+		if added := tuneXLAFlags(tc.plugin); added != "" || os.Getenv("XLA_FLAGS") != own {
+			t.Errorf("%s with the user's folder: added %q, XLA_FLAGS %q", tc.plugin, added, os.Getenv("XLA_FLAGS"))
+		}
+	}
+}
