@@ -27,7 +27,7 @@ if [[ $part == sample && $preset == mnist ]]; then
 	started="" # no progress lines: wait for the compiled program instead
 elif [[ $part == sample ]]; then
 	[[ $precision == float32 ]] || { echo "profile: sampling another preset than mnist profiles float32 only" >&2; exit 2; }
-	cmd=("$work/ddpm" bench -worker -presets "$preset" -bf16=false -train-steps 1 -sample-steps 100000)
+	cmd=("$work/ddpm" bench -worker -presets "$preset" -bf16=false -train-steps 1 -sample-steps 900)
 	started="ddpm step 3/"
 elif [[ $precision == float32 ]]; then
 	cmd=("$work/ddpm" bench -worker -presets "$preset" -bf16=false -train-steps 100000 -sample-steps 1)
