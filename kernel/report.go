@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 )
@@ -271,18 +272,21 @@ func CountEmbeddedImages(html []byte) int {
 
 // IndexEntry is one report in the index page.
 type IndexEntry struct {
-	Notebook string        // Path of the notebook.
-	HTML     string        // Path of its report.
-	Elapsed  time.Duration // Run time.
-	Failed   int           // Failed cells (0: all green).
+	Notebook string        `json:"notebook"` // Path of the notebook.
+	HTML     string        `json:"html"`     // Path of its report (in index.json: relative to the folder).
+	Elapsed  time.Duration `json:"elapsed"`  // Run time.
+	Failed   int           `json:"failed"`   // Failed cells (0: all green).
+	// Run is the run that made the report, when that was an earlier one than
+	// the index's (UpdateIndex fills it in); zero for the index's own run.
+	Run IndexInfo `json:"run"`
 }
 
 // IndexInfo is what the index says of the whole run.
 type IndexInfo struct {
-	Size    string // "small" (the default) or "full" (DDPM_FULL=1).
-	Backend string
-	Commit  string
-	Date    time.Time
+	Size    string    `json:"size"` // "small" (the default) or "full" (DDPM_FULL=1).
+	Backend string    `json:"backend"`
+	Commit  string    `json:"commit"`
+	Date    time.Time `json:"date"`
 }
 
 // WriteIndex writes dir/index.html: one row per report with its title (the
@@ -302,6 +306,11 @@ img{max-width:16em;max-height:8em;border:1px solid #ccc}.fail{color:#b00}</style
 <table><tr><th>report</th><th>first figure</th><th>run time</th><th>cells</th></tr>
 `, esc(info.Date.UTC().Format("2006-01-02 15:04 MST")), esc(info.Size), esc(info.Backend), esc(info.Commit))
 	for _, e := range entries {
+		earlier := ""
+		if !e.Run.Date.IsZero() && !e.Run.Date.Equal(info.Date) {
+			earlier = fmt.Sprintf(`<br><small>from an earlier run, %s: %s size, commit %s</small>`,
+				esc(e.Run.Date.UTC().Format("2006-01-02 15:04 MST")), esc(e.Run.Size), esc(e.Run.Commit))
+		}
 		page, err := os.ReadFile(e.HTML)
 		if err != nil {
 			return err
@@ -323,11 +332,64 @@ img{max-width:16em;max-height:8em;border:1px solid #ccc}.fail{color:#b00}</style
 		if err != nil {
 			rel = filepath.Base(e.HTML)
 		}
-		fmt.Fprintf(&b, "<tr><td><a href=\"%s\">%s</a></td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
-			esc(filepath.ToSlash(rel)), esc(title), thumb, e.Elapsed.Round(time.Second), status)
+		fmt.Fprintf(&b, "<tr><td><a href=\"%s\">%s</a>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
+			esc(filepath.ToSlash(rel)), esc(title), earlier, thumb, e.Elapsed.Round(time.Second), status)
 	}
 	b.WriteString("</table></body></html>\n")
 	return WriteFile(filepath.Join(dir, "index.html"), []byte(b.String()))
+}
+
+// IndexRecord is the file, in a reports folder, that lists its reports
+// for UpdateIndex.
+const IndexRecord = "index.json"
+
+// UpdateIndex writes dir/index.html for this run's entries and for the
+// reports of earlier runs that are still in dir, so that running one
+// notebook again keeps the others in the index, each marked with the run
+// that made it. The reports are listed in dir/index.json (IndexRecord); an
+// entry of an earlier run is kept while its HTML file exists and no entry of
+// this run has its notebook, and a missing or unreadable list starts afresh.
+// The rows are sorted by notebook. It returns the number of rows.
+func UpdateIndex(dir string, info IndexInfo, entries []IndexEntry) (int, error) {
+	var all []IndexEntry
+	seen := map[string]bool{}
+	for _, e := range entries {
+		e.Run = info
+		all = append(all, e)
+		seen[e.Notebook] = true
+	}
+	var old []IndexEntry
+	if data, err := os.ReadFile(filepath.Join(dir, IndexRecord)); err == nil && json.Unmarshal(data, &old) == nil {
+		for _, e := range old {
+			if e.Notebook == "" || e.HTML == "" || seen[e.Notebook] || filepath.IsAbs(e.HTML) || strings.Contains(e.HTML, "..") {
+				continue
+			}
+			e.HTML = filepath.Join(dir, e.HTML)
+			if _, err := os.Stat(e.HTML); err != nil {
+				continue
+			}
+			all = append(all, e)
+			seen[e.Notebook] = true
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return filepath.Base(all[i].Notebook) < filepath.Base(all[j].Notebook) })
+	if err := WriteIndex(dir, info, all); err != nil {
+		return 0, err
+	}
+	record := make([]IndexEntry, len(all))
+	for i, e := range all {
+		rel, err := filepath.Rel(dir, e.HTML)
+		if err != nil {
+			rel = filepath.Base(e.HTML)
+		}
+		e.HTML = filepath.ToSlash(rel)
+		record[i] = e
+	}
+	data, err := json.MarshalIndent(record, "", " ")
+	if err != nil {
+		return 0, err
+	}
+	return len(all), WriteFile(filepath.Join(dir, IndexRecord), append(data, '\n'))
 }
 
 var (

@@ -264,6 +264,60 @@ func TestWriteIndex(t *testing.T) {
 	}
 }
 
+// TestUpdateIndex: running one notebook again keeps the reports of an
+// earlier run in the index, marked with that run; a report whose HTML file
+// is gone leaves the index; a damaged index.json starts afresh.
+func TestUpdateIndex(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("<h1>"+name+"</h1>"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a, b := write("01_a.html"), write("02_b.html")
+	first := IndexInfo{Size: "small", Commit: "aaa1111", Date: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	second := IndexInfo{Size: "full", Commit: "bbb2222", Date: time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)}
+	index := func() string {
+		page, err := os.ReadFile(filepath.Join(dir, "index.html"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(page)
+	}
+	if n, err := UpdateIndex(dir, first, []IndexEntry{{Notebook: "nb/02_b.ipynb", HTML: b}, {Notebook: "nb/01_a.ipynb", HTML: a}}); err != nil || n != 2 {
+		t.Fatalf("first run: %d rows, %v", n, err)
+	}
+	if page := index(); strings.Contains(page, "earlier run") || strings.Index(page, "01_a.html") > strings.Index(page, "02_b.html") {
+		t.Errorf("first run's index (rows sorted, none earlier):\n%s", page)
+	}
+	if n, err := UpdateIndex(dir, second, []IndexEntry{{Notebook: "nb/02_b.ipynb", HTML: b, Failed: 1}}); err != nil || n != 2 {
+		t.Fatalf("second run: %d rows, %v", n, err)
+	}
+	page := index()
+	for _, want := range []string{`href="01_a.html"`, "from an earlier run, 2026-12-01 10:00 UTC: small size, commit aaa1111", `href="02_b.html"`, "1 failed", "full size", "bbb2222"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("second run's index lacks %q:\n%s", want, page)
+		}
+	}
+	if strings.Count(page, "earlier run") != 1 {
+		t.Errorf("only 01_a is from the earlier run:\n%s", page)
+	}
+	if err := os.Remove(a); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := UpdateIndex(dir, second, []IndexEntry{{Notebook: "nb/02_b.ipynb", HTML: b}}); err != nil || n != 1 || strings.Contains(index(), "01_a") {
+		t.Errorf("with 01_a.html removed: %d rows, %v:\n%s", n, err, index())
+	}
+	if err := os.WriteFile(filepath.Join(dir, IndexRecord), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := UpdateIndex(dir, second, []IndexEntry{{Notebook: "nb/02_b.ipynb", HTML: b}}); err != nil || n != 1 {
+		t.Errorf("with a damaged %s: %d rows, %v", IndexRecord, n, err)
+	}
+}
+
 // TestNotebooksCheckWhatTheyShow: every notebook states at least one property
 // of what it shows through kernel.Check, so that a report whose figures
 // contradict its prose fails instead of rendering.

@@ -100,11 +100,14 @@ func main() {
 		if os.Getenv("DDPM_FULL") != "" {
 			info.Size = "full"
 		}
-		if err := kernel.WriteIndex(*reports, info, index); err != nil {
+		if n, err := kernel.UpdateIndex(*reports, info, index); err != nil {
 			fmt.Fprintf(os.Stderr, "report: index: %v\n", err)
 			failed++
+		} else if n > len(index) {
+			fmt.Printf("report: index of %d reports (%d of this run, %d of earlier runs still in the folder) in %s\n",
+				n, len(index), n-len(index), filepath.Join(*reports, "index.html"))
 		} else {
-			fmt.Printf("report: index of %d reports in %s\n", len(index), filepath.Join(*reports, "index.html"))
+			fmt.Printf("report: index of %d reports in %s\n", n, filepath.Join(*reports, "index.html"))
 		}
 	}
 	if failed > 0 {
