@@ -5,6 +5,7 @@ package testxla
 import (
 	"os"
 	"strings"
+	"testing"
 )
 
 // Flag is the XLA flag FastCompile adds.
@@ -26,4 +27,11 @@ func FastCompile() {
 		return
 	}
 	_ = os.Setenv("XLA_FLAGS", strings.TrimSpace(Flag+" "+flags))
+}
+
+// Main is the TestMain of a package whose tests are dominated by XLA's
+// compile time: FastCompile, then the tests.
+func Main(m *testing.M) {
+	FastCompile()
+	os.Exit(m.Run())
 }
