@@ -276,8 +276,8 @@ type IndexEntry struct {
 	HTML     string        `json:"html"`     // Path of its report (in index.json: relative to the folder).
 	Elapsed  time.Duration `json:"elapsed"`  // Run time.
 	Failed   int           `json:"failed"`   // Failed cells (0: all green).
-	// Run is the run that made the report, when that was an earlier one than
-	// the index's (UpdateIndex fills it in); zero for the index's own run.
+	// Run is the run that made the report (UpdateIndex fills it in);
+	// WriteIndex marks a row whose run is not the index's as an earlier one.
 	Run IndexInfo `json:"run"`
 }
 
@@ -328,15 +328,21 @@ img{max-width:16em;max-height:8em;border:1px solid #ccc}.fail{color:#b00}</style
 		if e.Failed > 0 {
 			status = fmt.Sprintf(`<span class="fail">%d failed</span>`, e.Failed)
 		}
-		rel, err := filepath.Rel(dir, e.HTML)
-		if err != nil {
-			rel = filepath.Base(e.HTML)
-		}
 		fmt.Fprintf(&b, "<tr><td><a href=\"%s\">%s</a>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
-			esc(filepath.ToSlash(rel)), esc(title), earlier, thumb, e.Elapsed.Round(time.Second), status)
+			esc(relTo(dir, e.HTML)), esc(title), earlier, thumb, e.Elapsed.Round(time.Second), status)
 	}
 	b.WriteString("</table></body></html>\n")
 	return WriteFile(filepath.Join(dir, "index.html"), []byte(b.String()))
+}
+
+// relTo is path relative to dir with forward slashes (its base name when it
+// has no relative form), as the index links and lists reports.
+func relTo(dir, path string) string {
+	rel, err := filepath.Rel(dir, path)
+	if err != nil {
+		rel = filepath.Base(path)
+	}
+	return filepath.ToSlash(rel)
 }
 
 // IndexRecord is the file, in a reports folder, that lists its reports
@@ -378,11 +384,7 @@ func UpdateIndex(dir string, info IndexInfo, entries []IndexEntry) (int, error) 
 	}
 	record := make([]IndexEntry, len(all))
 	for i, e := range all {
-		rel, err := filepath.Rel(dir, e.HTML)
-		if err != nil {
-			rel = filepath.Base(e.HTML)
-		}
-		e.HTML = filepath.ToSlash(rel)
+		e.HTML = relTo(dir, e.HTML)
 		record[i] = e
 	}
 	data, err := json.MarshalIndent(record, "", " ")
